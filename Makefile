@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= config/scenarios/demo.toml
+DEMO_DB ?= demo.db
+
+.PHONY: demo test lint typecheck importlint pytest system-deps venv bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps
+
+demo: $(STAMP)
+	rm -f $(DEMO_DB)
+	$(BIN)/dialer --db sqlite+aiosqlite:///$(DEMO_DB) sim demo $(SCENARIO)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy dialer amd pacing carriers sim
+
+importlint: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: system-deps $(STAMP) lint typecheck importlint pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/sim_speed.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
