@@ -1,0 +1,191 @@
+"""Online estimates the predictive policies share: connect rates, durations, free agents.
+
+Everything here is closed-form numpy/scipy.special so that a policy can run every
+simulated second for hundreds of agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from pacing.types import FloatArray
+
+_SQRT2 = float(np.sqrt(2.0))
+
+
+@dataclass(frozen=True, slots=True)
+class LogNormalPrior:
+    """A cold-start belief about a duration, worth ``strength`` observed samples."""
+
+    median_s: float
+    sigma: float
+    strength: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (self.median_s > 0 and self.sigma > 0 and self.strength >= 0):
+            raise ValueError(
+                f"LogNormalPrior needs median_s > 0, sigma > 0, strength >= 0; got {self}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class LogNormal:
+    mu: float
+    sigma: float
+
+    def cdf(self, t: FloatArray) -> FloatArray:
+        safe = np.maximum(t, 1e-9)
+        z = (np.log(safe) - self.mu) / self.sigma
+        out: FloatArray = np.where(t > 0, special.ndtr(z), 0.0)
+        return out
+
+    def quantiles(self, qs: FloatArray) -> FloatArray:
+        out: FloatArray = np.exp(self.mu + self.sigma * special.ndtri(qs))
+        return out
+
+    @property
+    def mean(self) -> float:
+        return float(np.exp(self.mu + 0.5 * self.sigma**2))
+
+
+def fit_lognormal(samples: FloatArray, prior: LogNormalPrior) -> LogNormal:
+    """Posterior-mean style fit: the prior acts as ``strength`` pseudo-samples.
+
+    A conjugate normal / scaled-inverse-chi-square update on log durations,
+    reduced to its point estimate; zero or negative samples (instant hang-ups)
+    are floored at 0.1 s so the log stays finite.
+    """
+    mu0 = float(np.log(prior.median_s))
+    k = prior.strength
+    n = len(samples)
+    if n == 0:
+        return LogNormal(mu0, prior.sigma)
+    logs = np.log(np.maximum(samples, 0.1))
+    m = float(logs.mean())
+    ss = float(((logs - m) ** 2).sum())
+    mu = (k * mu0 + n * m) / (k + n)
+    var = (k * prior.sigma**2 + ss + (k * n / (k + n)) * (m - mu0) ** 2) / (k + n)
+    return LogNormal(mu, max(float(np.sqrt(var)), 0.05))
+
+
+def prob_done_within(dist: LogNormal, elapsed: FloatArray, horizon: FloatArray) -> FloatArray:
+    """P(T <= elapsed + h | T > elapsed) for every (agent, horizon) pair.
+
+    ``elapsed`` has shape (a,), ``horizon`` shape (h,); the result is (a, h),
+    within [0, 1] and non-decreasing along the horizon axis.
+    """
+    e = np.asarray(elapsed, dtype=np.float64)[:, None]
+    h = np.maximum(np.asarray(horizon, dtype=np.float64), 0.0)[None, :]
+    # work with survival functions in the log domain tail-safely: for agents far
+    # in the tail, 1 - cdf underflows, and the conditional law is then taken as
+    # "will finish within any positive horizon" only as fast as the hazard says
+    z0 = (np.log(np.maximum(e, 1e-9)) - dist.mu) / dist.sigma
+    z1 = (np.log(np.maximum(e + h, 1e-9)) - dist.mu) / dist.sigma
+    log_s0 = special.log_ndtr(-z0)
+    log_s1 = special.log_ndtr(-z1)
+    ratio = np.exp(np.minimum(log_s1 - log_s0, 0.0))
+    out: FloatArray = np.clip(1.0 - ratio, 0.0, 1.0)
+    return out
+
+
+@dataclass(slots=True)
+class DecayingRate:
+    """Beta-binomial estimate of a success probability with exponential forgetting.
+
+    Fed cumulative counts (as in OutcomeStats); forgets with ``half_life_s`` so that a
+    drift such as lunchtime shows within minutes.  Counts that go backwards (the
+    engine discounts or resets them) restart the tracking from the new values.
+    """
+
+    prior_p: float
+    prior_strength: float
+    half_life_s: float
+    succ: float = 0.0
+    fail: float = 0.0
+    _last_succ: float = 0.0
+    _last_total: float = 0.0
+    _last_now: float | None = None
+
+    def update(self, now: float, succ_total: float, total: float) -> float:
+        if self._last_now is not None:
+            dt = max(0.0, now - self._last_now)
+            d_s = succ_total - self._last_succ
+            d_t = total - self._last_total
+            if d_s < 0 or d_t < 0 or d_s > d_t + 1e-9:
+                self.succ, self.fail = succ_total, max(0.0, total - succ_total)
+            else:
+                decay = 0.5 ** (dt / self.half_life_s) if self.half_life_s > 0 else 1.0
+                self.succ = self.succ * decay + d_s
+                self.fail = self.fail * decay + max(0.0, d_t - d_s)
+        else:
+            self.succ, self.fail = succ_total, max(0.0, total - succ_total)
+        self._last_now, self._last_succ, self._last_total = now, succ_total, total
+        return self.estimate()
+
+    def estimate(self) -> float:
+        a = self.prior_p * self.prior_strength + self.succ
+        b = (1.0 - self.prior_p) * self.prior_strength + self.fail
+        return a / (a + b) if a + b > 0 else self.prior_p
+
+
+def poisson_binomial_pmf(p: FloatArray) -> FloatArray:
+    """Exact pmf of a sum of independent Bernoullis for small groups, a
+    discretised normal with the same mean and variance for large ones."""
+    n = len(p)
+    if n == 0:
+        return np.ones(1)
+    if n <= 48:
+        pmf = np.zeros(n + 1)
+        pmf[0] = 1.0
+        for i, pi in enumerate(p):
+            pmf[1 : i + 2] = pmf[1 : i + 2] * (1.0 - pi) + pmf[0 : i + 1] * pi
+            pmf[0] *= 1.0 - pi
+        return pmf
+    mean = float(p.sum())
+    sd = float(np.sqrt(max((p * (1.0 - p)).sum(), 1e-12)))
+    edges = (np.arange(n + 2) - 0.5 - mean) / sd
+    cdf = special.ndtr(edges)
+    out: FloatArray = np.diff(cdf)
+    out /= out.sum()
+    return out
+
+
+_LOG_FACT: FloatArray = special.gammaln(np.arange(1025, dtype=np.float64) + 1.0)
+
+
+def _log_factorials(n: int) -> FloatArray:
+    global _LOG_FACT
+    if n >= len(_LOG_FACT):
+        _LOG_FACT = special.gammaln(np.arange(2 * n + 1, dtype=np.float64) + 1.0)
+    return _LOG_FACT
+
+
+def binom_pmf(n: int, p: float) -> FloatArray:
+    """Binomial pmf on 0..n from a log-factorial table (scipy.stats is too slow per tick)."""
+    if n <= 0:
+        return np.ones(1)
+    if p <= 0.0 or p >= 1.0:
+        out = np.zeros(n + 1)
+        out[n if p >= 1.0 else 0] = 1.0
+        return out
+    lf = _log_factorials(n)
+    k = np.arange(n + 1, dtype=np.float64)
+    logp = lf[n] - lf[: n + 1] - lf[n::-1] + k * np.log(p) + (n - k) * np.log1p(-p)
+    pmf: FloatArray = np.exp(logp)
+    return pmf
+
+
+def expected_shortfall_curve(supply_pmf: FloatArray, length: int) -> FloatArray:
+    """g[d] = E[(d - S)+] for d = 0..length-1: live callers left without an agent."""
+    d = np.arange(length, dtype=np.float64)
+    s = np.arange(len(supply_pmf), dtype=np.float64)
+    cdf = np.cumsum(supply_pmf)
+    first = np.cumsum(supply_pmf * s)
+    idx = np.minimum(np.arange(length) - 1, len(supply_pmf) - 1)
+    below = np.where(idx >= 0, cdf[np.maximum(idx, 0)], 0.0)
+    below_mean = np.where(idx >= 0, first[np.maximum(idx, 0)], 0.0)
+    out: FloatArray = np.maximum(d * below - below_mean, 0.0)
+    return out

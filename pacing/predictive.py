@@ -1,0 +1,236 @@
+"""Predictive pacing: dial for agents expected to be free when a new call turns live.
+
+Model of one decision (placing ``n`` calls now):
+
+- supply: ready agents, plus each agent on a call or in wrap-up who becomes free
+  within the horizon (a Bernoulli per agent, P(free by r + grace | time already
+  spent) from lognormal talk and wrap-up fits with priors, averaged over
+  quantiles r of the live-answer ring-time fit; an agent on a call needs the rest
+  of the talk plus a whole wrap-up, averaged over wrap-up quantiles);
+- demand: live callers already waiting, plus classifying calls that turn out
+  live (binomial), plus calls dialing and the ``n`` new ones that reach a person
+  (binomial with a Beta-binomial connect estimate that forgets old outcomes);
+- expected abandons E[(demand - supply)+]; expected agents used E[min(demand, supply)].
+
+It picks the largest ``n`` whose expected abandons per expected live answer stay
+within :func:`pacing.abandon.allowed_risk` of the budget (and within the window's
+absolute headroom), stops early once one more call adds almost no expected
+agent work, and never dials fewer calls than progressive would.
+
+Known simplifications: calls already dialing are treated like new ones (their
+answer may come sooner); supply and demand are taken as independent; the
+horizon is the same for every candidate call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pacing.abandon import RiskParams, allowed_risk
+from pacing.forecast import (
+    DecayingRate,
+    LogNormal,
+    LogNormalPrior,
+    binom_pmf,
+    expected_shortfall_curve,
+    fit_lognormal,
+    poisson_binomial_pmf,
+    prob_done_within,
+)
+from pacing.types import (
+    Decision,
+    FloatArray,
+    PacingSnapshot,
+    cap,
+    dial_level,
+    progressive_need,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictiveParams:
+    # cold start: the connect prior leans high so a new campaign under-dials
+    prior_connect: float = 0.35
+    prior_connect_strength: float = 20.0
+    prior_human_share: float = 0.7  # of answered calls, the share that are people
+    connect_half_life_s: float = 900.0
+    talk_prior: LogNormalPrior = field(
+        default_factory=lambda: LogNormalPrior(median_s=120.0, sigma=0.8, strength=10.0)
+    )
+    wrap_prior: LogNormalPrior = field(
+        default_factory=lambda: LogNormalPrior(median_s=20.0, sigma=0.6, strength=10.0)
+    )
+    ring_prior: LogNormalPrior = field(
+        default_factory=lambda: LogNormalPrior(median_s=12.0, sigma=0.4, strength=10.0)
+    )
+    grace_s: float = 2.0
+    ring_quantiles: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    max_samples: int = 400  # most recent samples used per fit
+    min_gain: float = 0.1  # stop when a call adds < min_gain * p(live) expected agent work
+    risk: RiskParams = field(default_factory=RiskParams)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.prior_connect < 1.0 or not 0.0 < self.prior_human_share <= 1.0:
+            raise ValueError(f"PredictiveParams priors must be probabilities in (0, 1): {self}")
+        if self.prior_connect_strength < 0 or self.connect_half_life_s <= 0:
+            raise ValueError(
+                "PredictiveParams.prior_connect_strength must be >= 0 and "
+                f"connect_half_life_s > 0: {self}"
+            )
+        if not self.ring_quantiles or not all(0 < q < 1 for q in self.ring_quantiles):
+            raise ValueError(f"PredictiveParams.ring_quantiles must lie in (0, 1): {self}")
+        if self.grace_s < 0 or self.max_samples < 1 or not 0 <= self.min_gain < 1:
+            raise ValueError(f"PredictiveParams out of range: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """What the model believes at one tick (exposed for tests and supervisors)."""
+
+    p_live: float  # a new dial reaches a person
+    p_human_answer: float  # an answered call being classified is a person
+    horizon: FloatArray  # seconds after dialing by which an agent must be free
+    p_free_on_call: FloatArray
+    p_free_wrap: FloatArray
+
+    @property
+    def expected_free(self) -> float:
+        return float(self.p_free_on_call.sum() + self.p_free_wrap.sum())
+
+
+class Predictive:
+    name = "predictive"
+
+    def __init__(self, params: PredictiveParams | None = None, **overrides: float) -> None:
+        base = params or PredictiveParams()
+        if overrides:
+            known = set(PredictiveParams.__dataclass_fields__)
+            bad = sorted(set(overrides) - known)
+            if bad:
+                raise ValueError(f"unknown predictive parameter(s) {bad}; known: {sorted(known)}")
+            kw = {k: getattr(base, k) for k in known}
+            kw.update(overrides)
+            base = PredictiveParams(**kw)
+        self.params = base
+        self._connect = DecayingRate(
+            base.prior_connect, base.prior_connect_strength, base.connect_half_life_s
+        )
+        self._human = DecayingRate(
+            base.prior_human_share, base.prior_connect_strength, base.connect_half_life_s
+        )
+        self._quantiles = np.asarray(base.ring_quantiles, dtype=np.float64)
+        self._fits: dict[str, tuple[FloatArray, int, LogNormal]] = {}
+        self._horizon_cache: tuple[LogNormal, FloatArray] | None = None
+
+    def _fit(self, key: str, samples: FloatArray, prior: LogNormalPrior) -> LogNormal:
+        # The engine refreshes its sample arrays every few seconds and hands the same
+        # objects in between, so a fit is redone only when the array changes.
+        hit = self._fits.get(key)
+        if hit is not None and hit[0] is samples and hit[1] == len(samples):
+            return hit[2]
+        dist = fit_lognormal(samples[-self.params.max_samples :], prior)
+        self._fits[key] = (samples, len(samples), dist)
+        return dist
+
+    def _horizon(self, ring: LogNormal) -> FloatArray:
+        if self._horizon_cache is None or self._horizon_cache[0] is not ring:
+            self._horizon_cache = (ring, ring.quantiles(self._quantiles) + self.params.grace_s)
+        return self._horizon_cache[1]
+
+    def forecast(self, snapshot: PacingSnapshot) -> Forecast:
+        """Update the learnt rates from the snapshot and return this tick's beliefs."""
+        prm = self.params
+        st = snapshot.stats
+        resolved = st.live_answers + st.machine_answers + st.other_outcomes
+        p_live = self._connect.update(snapshot.now, st.live_answers, resolved)
+        p_human = self._human.update(
+            snapshot.now, st.live_answers, st.live_answers + st.machine_answers
+        )
+        ring = self._fit("ring", st.ring_times_live, prm.ring_prior)
+        talk = self._fit("talk", st.talk_times, prm.talk_prior)
+        wrap = self._fit("wrap", st.wrap_times, prm.wrap_prior)
+        horizon = self._horizon(ring)
+        ag = snapshot.agents
+        # an agent on a call is free once the rest of the talk and a whole wrap-up
+        # are over: average over wrap-up quantiles of P(talk ends by horizon - wrap)
+        wrap_q = wrap.quantiles(self._quantiles)
+        talk_h = (horizon[:, None] - wrap_q[None, :]).ravel()
+        p_on = prob_done_within(talk, ag.on_call, talk_h).mean(axis=1)
+        p_wr = prob_done_within(wrap, ag.wrap_up, horizon).mean(axis=1)
+        return Forecast(p_live, p_human, horizon, p_on, p_wr)
+
+    def decide(self, snapshot: PacingSnapshot, rng: np.random.Generator) -> Decision:
+        fc = self.forecast(snapshot)
+        ag, calls, budget = snapshot.agents, snapshot.calls, snapshot.budget
+        floor_n = cap(snapshot, progressive_need(snapshot))
+        n_max = cap(snapshot, 10**9)
+        risk = allowed_risk(budget, self.params.risk)
+        ready = len(ag.ready)
+        free_exp = ready + fc.expected_free
+        if ag.working == 0 or n_max <= floor_n or risk <= 0.0:
+            why = "no room" if risk > 0.0 else "abandon budget spent: progressive"
+            return Decision(
+                calls=floor_n,
+                dial_level=dial_level(snapshot, floor_n),
+                expected_free_agents=free_exp,
+                reason=why,
+            )
+
+        busy_p = np.concatenate([fc.p_free_on_call, fc.p_free_wrap])
+        supply = np.concatenate([np.zeros(ready), poisson_binomial_pmf(busy_p)])
+        waiting = len(calls.waiting)
+        classifying = len(calls.classifying)
+        dialing = len(calls.dialing)
+        d_max = waiting + classifying + dialing + n_max
+        g = expected_shortfall_curve(supply, d_max + 1)
+        px = binom_pmf(classifying, fc.p_human_answer)
+        # h[y]: expected abandons given y live answers among dialing + new calls
+        h = np.correlate(g[waiting:], px, mode="valid")
+        fixed_live = waiting + classifying * fc.p_human_answer
+        p = fc.p_live
+
+        memo: dict[int, tuple[float, float]] = {}
+
+        def evaluate(n: int) -> tuple[float, float]:
+            if n not in memo:
+                m = dialing + n
+                memo[n] = (float(binom_pmf(m, p) @ h[: m + 1]), fixed_live + m * p)
+            return memo[n]
+
+        def feasible(n: int) -> bool:
+            ab, live = evaluate(n)
+            return ab <= risk * live + 1e-12 and ab <= budget.headroom(live) + 1e-12
+
+        def worth_it(n: int) -> bool:
+            # does call number n+1 still add expected agent work?
+            ab0, live0 = evaluate(n)
+            ab1, live1 = evaluate(n + 1)
+            return (live1 - ab1) - (live0 - ab0) >= self.params.min_gain * p
+
+        n = _largest(floor_n, n_max, feasible)
+        n = _largest(floor_n, n, lambda k: k == floor_n or worth_it(k - 1))
+        ab, live = evaluate(n)
+        return Decision(
+            calls=n,
+            dial_level=dial_level(snapshot, n),
+            expected_free_agents=free_exp,
+            expected_live=live,
+            expected_abandon_prob=ab / live if live > 0 else 0.0,
+            reason=f"risk {risk:.4f} p_live {p:.3f}",
+        )
+
+
+def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
+    """Largest k in [lo, hi] with ok(k), assuming ok is true at lo and monotone."""
+    if ok(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
