@@ -1,0 +1,168 @@
+"""`dialer sim`: run scenarios under the virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dialer.cli.common import db_url, err, out
+from dialer.store import repo
+from dialer.store.db import Database
+from sim.runner import SimOptions, SimResult, run_scenario
+from sim.scenario import ScenarioError, load_scenario
+
+app = typer.Typer(help="The discrete-event simulator.", no_args_is_help=True)
+
+
+def _summary_table(s: dict[str, Any], title: str) -> Table:
+    t = Table(title=title, show_header=False)
+    t.add_column("figure", style="bold")
+    t.add_column("value", justify="right")
+    rows = [
+        ("policy", s["policy"]),
+        ("seed", s["seed"]),
+        ("dials", s["dials"]),
+        ("live answers", s["live_answers"]),
+        ("machine answers", s["machine_answers"]),
+        ("connects to agents", s["connects"]),
+        ("abandoned", s["abandoned"]),
+        (
+            "abandon rate (of live answers)",
+            f"{s['abandon_rate']:.2%} (target {s['abandon_target']:.2%})",
+        ),
+        ("agent occupancy", f"{s['occupancy']:.1%}"),
+        ("agent wait between calls", f"{s['agent_wait_mean_s']:.1f} s"),
+        ("people AMD hung up on (ground truth)", s["amd_false_machine_true"]),
+        ("contacts still to dial", s["contacts_left"]),
+        ("simulated time", f"{s['sim_seconds'] / 3600:.2f} h"),
+        ("wall time", f"{s['wall_seconds']:.2f} s"),
+        ("speed-up", f"{s['sim_seconds'] / max(s['wall_seconds'], 1e-9):,.0f}x"),
+    ]
+    for k, v in rows:
+        t.add_row(k, str(v))
+    return t
+
+
+def _run(scenario: Path, opts: SimOptions, quiet: bool) -> SimResult:
+    try:
+        sc = load_scenario(scenario)
+    except ScenarioError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with Progress(
+        TextColumn("[bold]simulating[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task(sc.name, total=1.0)
+        opts.progress = lambda done, total: bar.update(task, completed=done / max(total, 1e-9))
+        try:
+            return asyncio.run(run_scenario(sc, opts))
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+
+
+@app.command("run")
+def run(
+    scenario: Path = typer.Argument(..., help="Scenario TOML (see config/scenarios/)."),
+    policy: str = typer.Option(None, help="Pacing policy (default: the scenario's)."),
+    seed: int = typer.Option(None, help="Random seed (default: the scenario's)."),
+    agents: int = typer.Option(None, help="Number of agents (default: the scenario's)."),
+    abandon_target: float = typer.Option(None, "--abandon-target", help="Target in percent."),
+    hours: float = typer.Option(None, help="Shift length in hours (default: the scenario's)."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    store: bool = typer.Option(False, "--store/--no-store", help="Record everything in --db."),
+    campaign: str = typer.Option(None, help="Campaign name in the store (default: scenario name)."),
+) -> None:
+    """Run a scenario under the virtual clock and print its figures.
+
+    The same seed gives the same numbers."""
+    opts = SimOptions(policy, seed, agents, abandon_target, None, campaign, hours)
+
+    async def with_store() -> SimResult:
+        db = Database(db_url())
+        try:
+            opts.db = db
+            sc = load_scenario(scenario)
+            return await run_scenario(sc, opts)
+        finally:
+            await db.close()
+
+    if store:
+        try:
+            res = asyncio.run(with_store())
+        except ScenarioError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    else:
+        res = _run(scenario, opts, quiet=json_out)
+    s = res.summary
+    if json_out:
+        typer.echo(json.dumps(s, sort_keys=True))
+    else:
+        out.print(_summary_table(s, f"scenario {scenario.name}"))
+
+
+@app.command("demo")
+def demo(
+    scenario: Path = typer.Argument(Path("config/scenarios/demo.toml")),
+    seed: int = typer.Option(None),
+) -> None:
+    """Run a campaign end to end with every attempt stored, then show where."""
+    url = db_url()
+    try:
+        sc = load_scenario(scenario)
+    except ScenarioError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def go() -> tuple[SimResult, repo.CampaignCounts, str]:
+        db = Database(url)
+        try:
+            with Progress(
+                TextColumn("[bold]dialling[/bold] {task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(sc.name, total=1.0)
+                opts = SimOptions(seed=seed, db=db)
+                opts.progress = lambda d, t: bar.update(task, completed=d / max(t, 1e-9))
+                res = await run_scenario(sc, opts)
+            assert res.campaign_id is not None
+            async with db.engine.connect() as conn:
+                counts = await repo.campaign_counts(conn, res.campaign_id)
+            return res, counts, db.describe()
+        finally:
+            await db.close()
+
+    res, counts, where = asyncio.run(go())
+    out.print(
+        _summary_table(
+            res.summary, f"campaign {sc.name}: {sc.agents.count} agents, {sc.list_size} contacts"
+        )
+    )
+    t = Table(title="stored attempts by result")
+    t.add_column("result")
+    t.add_column("attempts", justify="right")
+    for k, v in sorted(counts.results.items(), key=lambda kv: -kv[1]):
+        t.add_row(k, str(v))
+    out.print(t)
+    out.print(
+        f"database: [bold]{where}[/bold]  ({counts.attempts} attempts stored, "
+        f"{counts.open_attempts} open, {counts.live} live answers, {counts.abandoned} abandoned; "
+        f"contacts: {counts.contacts})"
+    )

@@ -1,0 +1,169 @@
+"""The engine's configuration file (`dialer run CONFIG.toml`), validated with
+errors that name the key: ``campaigns.0.abandon_target_pct: ...``."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dialer.campaign import (
+    AmdAction,
+    CampaignSettings,
+    DialMode,
+    check_amd_profile,
+    check_calltimes,
+    check_policy,
+    check_timezone,
+)
+
+
+class HttpConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class MqttConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    prefix: str = "dialer"
+    buffer: int = Field(default=10_000, ge=1)
+
+
+class CarrierConfig(BaseModel):
+    """Where calls go.  ``simulated``: an in-process PBX whose called parties (and,
+    until SIP agents land, agents) follow a scenario file, in real time."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["simulated"] = "simulated"
+    scenario: Path = Path("config/scenarios/demo.toml")
+    seed: int = 1
+
+
+class CampaignConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    list: str = Field(min_length=1, max_length=200)
+    mode: DialMode = DialMode.PREDICTIVE
+    policy: str = "predictive"
+    power_ratio: float = Field(strict=True, default=2.0, ge=1, le=15)
+    abandon_target_pct: float = Field(strict=True, default=3.0, ge=0, le=100)
+    abandon_window: Literal["campaign", "24h", "30d"] = "campaign"
+    no_answer_timeout_s: float = Field(strict=True, default=25.0, ge=15)
+    max_attempts: int = Field(strict=True, default=3, ge=1, le=100)
+    max_lines_per_agent: float = Field(strict=True, default=3.0, ge=1, le=15)
+    amd_enabled: StrictBool = True
+    amd_profile: str = "balanced"
+    amd_action: AmdAction = AmdAction.HANGUP
+    caller_id: str = ""
+    autostart: StrictBool = True
+    # the dial gate: which hours are callable and how often one number may be tried
+    calltimes: str = "us-tcpa"  # a set in config/calltimes/ or a TOML path
+    timezone: str = "America/New_York"  # when neither the contact nor the number says
+    max_attempts_per_number: int | None = Field(strict=True, default=None, ge=1, le=100)
+    max_attempts_per_day: int | None = Field(strict=True, default=None, ge=1, le=100)
+    max_attempts_per_24h: int | None = Field(strict=True, default=None, ge=1, le=100)
+    abandon_cooldown_h: float = Field(strict=True, default=72.0, ge=0, le=24 * 365)
+
+    _policy = field_validator("policy")(lambda cls, v: check_policy(v))
+    _profile = field_validator("amd_profile")(lambda cls, v: check_amd_profile(v))
+    _zone = field_validator("timezone")(lambda cls, v: check_timezone(v))
+    _calltimes = field_validator("calltimes")(lambda cls, v: check_calltimes(v))
+
+    def settings(self) -> CampaignSettings:
+        return CampaignSettings(
+            name=self.name,
+            list_name=self.list,
+            mode=self.mode,
+            policy=self.policy,
+            power_ratio=self.power_ratio,
+            abandon_target=self.abandon_target_pct / 100.0,
+            abandon_window=self.abandon_window,
+            no_answer_timeout_s=self.no_answer_timeout_s,
+            max_attempts=self.max_attempts,
+            max_lines_per_agent=self.max_lines_per_agent,
+            amd_enabled=self.amd_enabled,
+            amd_profile=self.amd_profile,
+            amd_action=self.amd_action,
+            caller_id=self.caller_id,
+            calltimes=self.calltimes,
+            timezone=self.timezone,
+            max_attempts_per_number=self.max_attempts_per_number,
+            max_attempts_per_day=self.max_attempts_per_day,
+            max_attempts_per_24h=self.max_attempts_per_24h,
+            abandon_cooldown_h=self.abandon_cooldown_h,
+        )
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    db: str | None = None  # default: --db / $DIALER_DB_URL / sqlite file
+    http: HttpConfig = HttpConfig()
+    mqtt: MqttConfig = MqttConfig()
+    carrier: CarrierConfig = CarrierConfig()
+    campaigns: list[CampaignConfig] = Field(min_length=1)
+    stats_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    idle_alert_s: float = Field(default=120.0, gt=0)  # no dial for this long while agents wait
+    shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    bootstrap_admin_token: str | None = Field(default=None, min_length=16)
+
+    @model_validator(mode="after")
+    def _unique(self) -> EngineConfig:
+        names = [c.name for c in self.campaigns]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"campaign names must be unique: {sorted(dupes)}")
+        return self
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def describe_validation(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = {"extra_forbidden": "unknown key", "missing": "required key is missing"}.get(
+            e["type"], e["msg"]
+        )
+        lines.append(f"{source}: {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str = "<config>") -> EngineConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return EngineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation(exc, source)) from None
+
+
+def load_config(path: Path) -> EngineConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    cfg = parse_config(text, str(path))
+    if not cfg.carrier.scenario.is_absolute():
+        # relative to the config file, so an example config works from anywhere
+        candidate = (path.parent / cfg.carrier.scenario).resolve()
+        if candidate.exists():
+            cfg.carrier.scenario = candidate
+    return cfg

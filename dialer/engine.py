@@ -1,0 +1,940 @@
+"""The engine core: events in (carrier, agents, AMD verdicts, pacing ticks),
+commands out (dial, hang up, bridge, play, record).
+
+It runs on whatever :class:`~dialer.clock.Clock` it is given: the asyncio loop in
+production, the virtual clock in the simulator, so both exercise the same code.
+All its I/O goes through ports (carrier, agents, recorder), so it never blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from functools import partial
+
+import numpy as np
+
+from amd.types import FRAME_SAMPLES, Detector, Label, Verdict
+from carriers.base import (
+    Answered,
+    AudioClip,
+    CallOutcome,
+    Carrier,
+    CarrierEvent,
+    DialRequest,
+    Ended,
+    MediaFrames,
+    Ringing,
+)
+from dialer.agentstate import AgentState, IllegalAgentTransition, check_agent_transition
+from dialer.callstate import CallResult, CallState, check_transition
+from dialer.campaign import AmdAction, CampaignSettings, DialMode
+from dialer.clock import Clock, TimerHandle
+from dialer.events import Event, EventHub
+from dialer.leadqueue import LeadQueue
+from dialer.ports import AgentEvent, AgentPort, Gate, GateVerdict, Lead, Recorder
+from pacing.registry import create as create_policy
+from pacing.types import (
+    AbandonBudget,
+    AgentView,
+    CallView,
+    Decision,
+    Limits,
+    OutcomeStats,
+    PacingSnapshot,
+    Policy,
+)
+
+S = CallState
+_FAILURE_STATE = {
+    CallOutcome.BUSY: S.BUSY,
+    CallOutcome.NO_ANSWER: S.NO_ANSWER,
+    CallOutcome.BAD_NUMBER: S.BAD_NUMBER,
+    CallOutcome.TRUNK_FAILURE: S.TRUNK_FAILURE,
+    CallOutcome.REJECTED: S.REJECTED,
+    CallOutcome.FAILED: S.FAILED,
+    CallOutcome.ANSWERED: S.FAILED,  # "ended normally" before an answer is a bug upstream
+}
+_FAILURE_RESULT = {
+    S.BUSY: CallResult.BUSY,
+    S.NO_ANSWER: CallResult.NO_ANSWER,
+    S.BAD_NUMBER: CallResult.BAD_NUMBER,
+    S.TRUNK_FAILURE: CallResult.TRUNK_FAILURE,
+    S.REJECTED: CallResult.REJECTED,
+    S.FAILED: CallResult.FAILED,
+}
+_DIALING = frozenset({S.DIALING, S.RINGING, S.EARLY_MEDIA})
+# how pacing sees a call in each open state
+_PHASE: dict[CallState, str] = {
+    S.QUEUED: "dialing",
+    S.DIALING: "dialing",
+    S.RINGING: "dialing",
+    S.EARLY_MEDIA: "dialing",
+    S.ANSWERED: "classifying",
+    S.CLASSIFYING: "classifying",
+    S.WAITING_AGENT: "waiting",
+}
+MAX_CLASSIFY_S = 6.0  # a detector that has not decided by then is told the audio ended
+# message drop: a greeting whose end was not heard by then gets the message anyway
+MAX_GREETING_S = 30.0
+STATS_SAMPLES = 400
+STATS_REFRESH_S = 30.0
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    call_id: str
+    lead: Lead
+    number: str
+    state: CallState
+    t_dial: float
+    t_state: float
+    t_answer: float | None = None
+    agent: str | None = None
+    preview: bool = False
+    detector: Detector | None = None
+    verdict: Verdict | None = None
+    timer: TimerHandle | None = None
+    live: bool = False
+    connect_deadline: float = math.inf
+    result: CallResult | None = None
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    state: AgentState = AgentState.LOGGED_OUT
+    since: float = 0.0
+    call_id: str | None = None
+    time_in: dict[AgentState, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    code: str
+    message: str
+    until: float | None
+
+
+@dataclass
+class EngineCounters:
+    dials: int = 0
+    live_answers: int = 0
+    machine_answers: int = 0
+    connects: int = 0
+    abandoned: int = 0
+    other_outcomes: int = 0
+    gate_refusals: int = 0
+    refusals_by_reason: dict[str, int] = field(default_factory=dict)
+    results: dict[str, int] = field(default_factory=dict)
+
+
+class AmdCache:
+    """Verdicts for audio known in advance, by clip id: a detector is a pure
+    function of its input, so the simulator need not run it twice on one clip.
+
+    With ``want_beep`` (message drop) a MACHINE verdict carries the end of the
+    greeting as ``beep_ms``, taken from the detector's second verdict."""
+
+    def __init__(self, factory: Callable[[], Detector]) -> None:
+        self._factory = factory
+        self._cache: dict[tuple[str, bool], Verdict] = {}
+        self.runs = 0
+
+    def classify(self, clip: AudioClip, want_beep: bool = False) -> Verdict:
+        key = (clip.clip_id, want_beep)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        self.runs += 1
+        det = self._factory()
+        waiting = want_beep and _ask_for_beep(det)
+        first: Verdict | None = None
+        samples = clip.samples
+        for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            verdict = det.feed(samples[start : start + FRAME_SAMPLES])
+            if verdict is None:
+                continue
+            if first is None:
+                first = verdict
+                if not (waiting and verdict.label is Label.MACHINE and verdict.beep_ms is None):
+                    break
+            else:
+                first = _with_beep(first, verdict)
+                break
+        else:
+            end = det.finish()
+            first = end if first is None else _with_beep(first, end)
+        self._cache[key] = first
+        return first
+
+
+def _ask_for_beep(det: Detector) -> bool:
+    """Asks a detector that can (the product's) to follow MACHINE with the greeting end."""
+    wait = getattr(det, "wait_for_beep", None)
+    if not callable(wait):
+        return False
+    wait()
+    return True
+
+
+def _with_beep(first: Verdict, end: Verdict) -> Verdict:
+    # the decision stays the first verdict's; only the greeting end comes from the second
+    return first if end.beep_ms is None else replace(first, beep_ms=end.beep_ms)
+
+
+class Engine:
+    """One campaign's dialing engine."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        carrier: Carrier,
+        agents: AgentPort,
+        recorder: Recorder,
+        gate: Gate,
+        settings: CampaignSettings,
+        leads: LeadQueue,
+        amd_factory: Callable[[], Detector] | None,
+        rng: np.random.Generator,
+        abandon_message: AudioClip,
+        machine_message: AudioClip | None = None,
+        run_tag: str = "r0",
+        policy: Policy | None = None,
+        initial_counts: tuple[int, int] = (0, 0),
+    ) -> None:
+        self.clock = clock
+        self.carrier = carrier
+        self.agents_port = agents
+        self.recorder = recorder
+        self.gate = gate
+        self.settings = settings
+        self.leads = leads
+        self.rng = rng
+        self.amd_factory = amd_factory
+        self.amd_cache = AmdCache(amd_factory) if amd_factory else None
+        self.abandon_message = abandon_message
+        self.machine_message = machine_message or abandon_message
+        self.run_tag = run_tag
+        self.policy = policy or create_policy(self._policy_name())
+        self.calls: dict[str, Call] = {}
+        self.results_by_call: dict[str, CallResult] = {}
+        self.rejected_agent_events = 0
+        self.agents: dict[str, AgentRecord] = {}
+        self._ready: dict[str, None] = {}  # ordered set: longest-idle agent first
+        # since-times by agent state and by call phase, kept current so a pacing
+        # snapshot is a few array conversions rather than a scan of every object
+        self._agent_since: dict[AgentState, dict[str, float]] = {st: {} for st in AgentState}
+        self._phase_since: dict[str, dict[str, float]] = {
+            "dialing": {},
+            "classifying": {},
+            "waiting": {},
+        }
+        self._waiting: dict[str, None] = {}  # live calls waiting for an agent, FIFO
+        self._seq = 0
+        self.counters = EngineCounters()
+        # abandonment before this run (a resumed campaign counts its whole history)
+        self._prior_abandoned, self._prior_live = initial_counts
+        self._window: deque[tuple[float, int]] = deque()  # (t, 1=abandon / 0=live)
+        self._last_hour: deque[tuple[float, int]] = deque()  # the same, trimmed to 1 h
+        self._ring_live: deque[float] = deque(maxlen=STATS_SAMPLES)
+        self._ring_all: deque[float] = deque(maxlen=STATS_SAMPLES)
+        self._talk: deque[float] = deque(maxlen=STATS_SAMPLES)
+        self._wrap: deque[float] = deque(maxlen=STATS_SAMPLES)
+        self._handle: deque[float] = deque(maxlen=STATS_SAMPLES)
+        self._stats_cache: OutcomeStats | None = None
+        self._stats_built = -math.inf
+        self._talk_start: dict[str, float] = {}
+        self.ready_waits: list[float] = []  # completed ready periods ending in a call
+        self.dialing_enabled = False
+        self._tick_timer: TimerHandle | None = None
+        self.last_decision: Decision | None = None
+        self.stopped = False
+        self.on_transition: Callable[[Call, CallState, CallState], None] | None = None
+        self.hub: EventHub | None = None  # set by whoever runs the engine live
+
+    # ------------------------------------------------------------------ control
+    def _policy_name(self) -> str:
+        mode = self.settings.mode
+        if mode is DialMode.PREDICTIVE:
+            return self.settings.policy
+        if mode is DialMode.POWER:
+            return "power"
+        return "progressive"
+
+    def start(self) -> None:
+        self.dialing_enabled = True
+        self._schedule_tick(0.0)
+
+    def stop_dialing(self) -> None:
+        """No new dials; calls in progress finish."""
+        self.dialing_enabled = False
+
+    def set_abandon_target(self, fraction: float) -> None:
+        """Takes effect at the next pacing tick."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"abandon target must be within 0..1, got {fraction}")
+        self.settings.abandon_target = fraction
+
+    @property
+    def idle(self) -> bool:
+        return not self.calls
+
+    def _schedule_tick(self, delay: float) -> None:
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+        self._tick_timer = self.clock.call_later(delay, self._tick)
+
+    # ------------------------------------------------------------------ pacing
+    def _tick(self) -> None:
+        self._tick_timer = None
+        if not self.dialing_enabled:
+            return
+        now = self.clock.monotonic()
+        if self.settings.mode is DialMode.PREVIEW:
+            self._preview_tick(now)
+        else:
+            snap = self.snapshot(now)
+            decision = self.policy.decide(snap, self.rng)
+            self.last_decision = decision
+            for _ in range(decision.calls):
+                if not self._dial_next(now):
+                    break
+        self._schedule_tick(self.settings.tick_s)
+
+    def _outcome_stats(self, now: float) -> OutcomeStats:
+        # Duration samples change slowly; converting five deques every tick was the
+        # simulator's largest cost, so arrays are refreshed at most every 30 s.
+        if self._stats_cache is None or now - self._stats_built >= STATS_REFRESH_S:
+            self._stats_cache = OutcomeStats(
+                ring_times_live=np.fromiter(self._ring_live, float, len(self._ring_live)),
+                ring_times_all=np.fromiter(self._ring_all, float, len(self._ring_all)),
+                talk_times=np.fromiter(self._talk, float, len(self._talk)),
+                wrap_times=np.fromiter(self._wrap, float, len(self._wrap)),
+                handle_times=np.fromiter(self._handle, float, len(self._handle)),
+            )
+            self._stats_built = now
+        c = self.counters
+        return replace(
+            self._stats_cache,
+            dials=float(c.dials),
+            live_answers=float(c.live_answers),
+            machine_answers=float(c.machine_answers),
+            other_outcomes=float(c.other_outcomes),
+        )
+
+    def last_hour_rate(self, now: float) -> tuple[int, int]:
+        """(abandoned, live answers) over the last hour, for supervisors."""
+        while self._last_hour and self._last_hour[0][0] < now - 3600.0:
+            self._last_hour.popleft()
+        abandoned = sum(k for _, k in self._last_hour)
+        return abandoned, len(self._last_hour) - abandoned
+
+    def budget(self, now: float) -> AbandonBudget:
+        window = self.settings.window_s
+        if window is None:
+            # the campaign window needs no per-call history
+            self._window.clear()
+            abandoned = self._prior_abandoned + self.counters.abandoned
+            live = self._prior_live + self.counters.live_answers
+        else:
+            while self._window and self._window[0][0] < now - window:
+                self._window.popleft()
+            abandoned = sum(k for _, k in self._window)
+            live = len(self._window) - abandoned  # abandons are live answers already counted
+        fp = self.settings.amd_false_positive_rate * self.counters.machine_answers
+        return AbandonBudget(self.settings.abandon_target, abandoned + fp, live + fp)
+
+    def snapshot(self, now: float) -> PacingSnapshot:
+        def ages(d: dict[str, float]) -> np.ndarray:
+            return now - np.fromiter(d.values(), float, len(d))
+
+        a = self._agent_since
+        ph = self._phase_since
+        st = self.settings
+        return PacingSnapshot(
+            now=now,
+            agents=AgentView(
+                ready=ages(a[AgentState.READY]),
+                on_call=ages(a[AgentState.ON_CALL]),
+                wrap_up=ages(a[AgentState.WRAP_UP]),
+                reserved=len(a[AgentState.RESERVED]),
+                paused=len(a[AgentState.PAUSED]),
+            ),
+            calls=CallView(
+                dialing=ages(ph["dialing"]),
+                classifying=ages(ph["classifying"]),
+                waiting=ages(ph["waiting"]),
+            ),
+            stats=self._outcome_stats(now),
+            budget=self.budget(now),
+            limits=Limits(
+                max_lines_per_agent=st.max_lines_per_agent,
+                max_lines=st.max_lines,
+                carrier_free=self.carrier.free_channels(),
+                power_ratio=st.power_ratio,
+            ),
+            tick_s=st.tick_s,
+        )
+
+    def _preview_tick(self, now: float) -> None:
+        for agent_id in list(self._ready):
+            lead = self._next_allowed_lead(now)
+            if lead is None:
+                return
+            self._set_agent(agent_id, AgentState.RESERVED, now)
+            call = self._new_call(lead, now, agent=agent_id, preview=True)
+            self.clock.call_later(self.settings.preview_s, partial(self._place, call))
+
+    # ------------------------------------------------------------------ dialing
+    def _next_allowed_lead(self, now: float) -> Lead | None:
+        wall = self.clock.wall()
+        while True:
+            lead = self.leads.pop_ready(now)
+            if lead is None:
+                return None
+            verdict = self.gate(lead, wall)
+            if verdict.allowed:
+                return lead
+            self._refused(lead, now, wall, verdict)
+
+    def _refused(self, lead: Lead, now: float, wall: datetime, verdict: GateVerdict) -> None:
+        self.counters.gate_refusals += 1
+        by = self.counters.refusals_by_reason
+        by[verdict.reason] = by.get(verdict.reason, 0) + 1
+        self.recorder.gate_refused(lead, now, verdict)
+        if verdict.reason == "number_attempt_limit" and lead.number_index + 1 < len(lead.numbers):
+            # this number has had its attempts; the contact's next number may be tried
+            lead.number_index += 1
+            lead.not_before = now
+            self.recorder.lead_updated(lead, "pending", now, None)
+            self.leads.push(lead, now)
+            return
+        if verdict.not_before is None:
+            self.recorder.lead_updated(lead, "done", None, f"refused:{verdict.reason}")
+            return
+        lead.not_before = now + max(1.0, (verdict.not_before - wall).total_seconds())
+        self.recorder.lead_updated(lead, "pending", lead.not_before, None)
+        self.leads.push(lead, now)
+
+    def _dial_next(self, now: float) -> bool:
+        lead = self._next_allowed_lead(now)
+        if lead is None:
+            return False
+        self._place(self._new_call(lead, now))
+        return True
+
+    def _new_call(
+        self, lead: Lead, now: float, agent: str | None = None, preview: bool = False
+    ) -> Call:
+        self._seq += 1
+        call_id = f"{self.settings.name}-{self.run_tag}-{self._seq:07d}"
+        call = Call(call_id, lead, lead.number, S.QUEUED, now, now, agent=agent, preview=preview)
+        self.calls[call_id] = call
+        self._phase_since["dialing"][call_id] = now
+        lead.attempts += 1
+        lead.attempt_log.append((self.clock.wall(), call.number))
+        self.recorder.attempt_started(call_id, lead, call.number, now, S.QUEUED)
+        self.recorder.lead_updated(lead, "dialing", None, None)
+        return call
+
+    def _place(self, call: Call) -> None:
+        if call.state is not S.QUEUED:
+            return
+        request = DialRequest(
+            call_id=call.call_id,
+            number=call.number,
+            caller_id=self.settings.caller_id,
+            timeout_s=self.settings.no_answer_timeout_s,
+            campaign=self.settings.name,
+        )
+
+        def go() -> None:
+            # the attempt row is committed before the dial leaves the building
+            if call.state is not S.QUEUED:
+                return
+            self.counters.dials += 1
+            self._move(call, S.DIALING, "")
+            call.t_dial = self.clock.monotonic()
+            self.carrier.dial(request)
+
+        self.recorder.when_durable(go)
+
+    # ------------------------------------------------------------------ transitions
+    def _move(self, call: Call, dst: CallState, detail: str) -> None:
+        src = call.state
+        check_transition(call.call_id, src, dst)
+        now = self.clock.monotonic()
+        call.state = dst
+        call.t_state = now
+        old, new = _PHASE.get(src), _PHASE.get(dst)
+        if old is not new:
+            if old is not None:
+                del self._phase_since[old][call.call_id]
+            if new is not None:
+                self._phase_since[new][call.call_id] = now
+        self.recorder.transition(call.call_id, now, src, dst, detail)
+        if self.on_transition is not None:
+            self.on_transition(call, src, dst)
+        if self.hub is not None:
+            self.hub.publish(
+                Event(
+                    "call",
+                    self.settings.name,
+                    self.clock.wall(),
+                    {
+                        "call_id": call.call_id,
+                        "contact_id": call.lead.contact_id,
+                        "number": call.number,
+                        "from": src.value,
+                        "to": dst.value,
+                        "detail": detail,
+                        "agent": call.agent,
+                    },
+                )
+            )
+
+    def _finish(self, call: Call, dst: CallState, result: CallResult, detail: str = "") -> None:
+        """Close the attempt and decide what happens to the contact next."""
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        self._waiting.pop(call.call_id, None)
+        if call.state is not dst:
+            self._move(call, dst, detail)
+        call.result = result
+        if call.agent is not None:
+            rec = self.agents.get(call.agent)
+            if rec is not None and rec.state is AgentState.RESERVED:
+                # a previewed call that did not connect gives its agent back
+                self._set_agent(call.agent, AgentState.READY, self.clock.monotonic())
+        self.counters.results[result.value] = self.counters.results.get(result.value, 0) + 1
+        self.results_by_call[call.call_id] = result
+        now = self.clock.monotonic()
+        values: dict[str, object] = {"ended_mono": now, "state": dst.value, "result": result.value}
+        if call.verdict is not None:
+            values.update(
+                amd_label=call.verdict.label.value,
+                amd_cause=call.verdict.cause,
+                amd_ms=call.verdict.decision_ms,
+            )
+        self.recorder.attempt_updated(call.call_id, values)
+        del self.calls[call.call_id]
+        self._treat(call.lead, result, now)
+
+    def _treat(self, lead: Lead, result: CallResult, now: float) -> None:
+        t = self.settings.treatments[result]
+        if not t.charge:
+            lead.attempts = max(0, lead.attempts - 1)
+        action = t.action
+        if action == "next_number":
+            if lead.number_index + 1 < len(lead.numbers):
+                lead.number_index += 1
+                action = "retry"
+                delay = 0.0
+            else:
+                action = "final"
+                delay = 0.0
+        else:
+            delay = t.delay_s
+        if action == "retry" and lead.attempts < self.settings.max_attempts:
+            lead.not_before = now + delay
+            self.recorder.lead_updated(lead, "pending", lead.not_before, result)
+            self.leads.push(lead, now)
+        else:
+            self.recorder.lead_updated(lead, "done", None, result)
+
+    # ------------------------------------------------------------------ carrier events
+    def on_carrier_event(self, event: CarrierEvent) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None:
+            return  # late event for a call we already closed (e.g. a 200 crossing our CANCEL)
+        if isinstance(event, Ringing):
+            target = S.EARLY_MEDIA if event.early_media else S.RINGING
+            if call.state in (S.DIALING, S.RINGING, S.EARLY_MEDIA) and call.state is not target:
+                self._move(call, target, "")
+        elif isinstance(event, Answered):
+            self._answered(call, event)
+        elif isinstance(event, MediaFrames):
+            self._media(call, event)
+        elif isinstance(event, Ended):
+            self._ended(call, event)
+
+    def _answered(self, call: Call, ev: Answered) -> None:
+        if call.state not in _DIALING:
+            return
+        now = self.clock.monotonic()
+        call.t_answer = now
+        self._ring_all.append(now - call.t_dial)
+        self._move(call, S.ANSWERED, f"sip {ev.sip_status}")
+        self.recorder.attempt_updated(call.call_id, {"ring_s": round(now - call.t_dial, 3)})
+        if call.preview and call.agent is not None:
+            # the agent chose this call and hears it ring: no AMD, no abandonment
+            self._move(call, S.WAITING_AGENT, "preview")
+            self._count_live(call, now)
+            self._connect(call, call.agent, now)
+            return
+        if not self.settings.amd_enabled or self.amd_factory is None:
+            self._live(call, now, now)
+            return
+        self._move(call, S.CLASSIFYING, self.settings.amd_profile)
+        want_beep = self.settings.amd_action is AmdAction.MESSAGE
+        if ev.clip is not None and self.amd_cache is not None:
+            verdict = self.amd_cache.classify(ev.clip, want_beep)
+            call.timer = self.clock.call_at(
+                now + verdict.decision_ms / 1000.0, lambda: self._verdict(call, verdict)
+            )
+        else:
+            call.detector = self.amd_factory()
+            if want_beep:
+                _ask_for_beep(call.detector)
+            call.timer = self.clock.call_at(now + MAX_CLASSIFY_S, lambda: self._amd_timeout(call))
+
+    def _media(self, call: Call, ev: MediaFrames) -> None:
+        det = call.detector
+        if det is None or call.state not in (S.CLASSIFYING, S.MACHINE_HANDLED):
+            return
+        samples = ev.samples
+        for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            verdict = det.feed(samples[start : start + FRAME_SAMPLES])
+            if verdict is None:
+                continue
+            if call.timer is not None:
+                call.timer.cancel()
+                call.timer = None
+            if call.state is S.CLASSIFYING:
+                self._verdict(call, verdict)
+                if call.detector is None:
+                    return
+            else:  # the second verdict: the machine greeting has ended
+                self._greeting_ended(call, verdict)
+                return
+
+    def _amd_timeout(self, call: Call) -> None:
+        call.timer = None
+        if call.state is S.CLASSIFYING and call.detector is not None:
+            self._verdict(call, call.detector.finish())
+
+    def _verdict(self, call: Call, verdict: Verdict) -> None:
+        call.timer = None
+        if call.state is not S.CLASSIFYING:
+            return
+        call.verdict = verdict
+        det, call.detector = call.detector, None
+        now = self.clock.monotonic()
+        st = self.settings
+        label = verdict.label
+        to_agent = (
+            label is Label.HUMAN
+            or (label is Label.NOTSURE and st.notsure_to_agent)
+            or (label is Label.SILENCE and st.silence_to_agent)
+        )
+        assert call.t_answer is not None
+        if to_agent:
+            end_ms = (
+                verdict.speech_end_ms if verdict.speech_end_ms is not None else verdict.decision_ms
+            )
+            greeting_end = min(now, call.t_answer + end_ms / 1000.0)
+            self._live(call, now, greeting_end, f"{label.value}:{verdict.cause}")
+            return
+        self.counters.machine_answers += 1
+        self._move(call, S.MACHINE_HANDLED, f"{label.value}:{verdict.cause}")
+        result = CallResult.FAX if label is Label.FAX else CallResult.MACHINE
+        call.result = result
+        if st.amd_action is AmdAction.MESSAGE and label is Label.MACHINE:
+            call.result = CallResult.MESSAGE_LEFT
+            if verdict.beep_ms is None and det is not None:
+                # streamed audio: keep listening until the detector hears the greeting end
+                call.detector = det
+                call.timer = self.clock.call_at(
+                    call.t_answer + MAX_GREETING_S, lambda: self._greeting_ended(call, det.finish())
+                )
+                return
+            self._drop_message(call, verdict.beep_ms)
+        else:
+            self.carrier.hangup(call.call_id)
+
+    def _greeting_ended(self, call: Call, end: Verdict) -> None:
+        call.timer = None
+        if call.detector is None or call.state is not S.MACHINE_HANDLED:
+            return
+        call.detector = None
+        if call.verdict is not None and end.beep_ms is not None:
+            call.verdict = replace(call.verdict, beep_ms=end.beep_ms)
+        self._drop_message(call, end.beep_ms)
+
+    def _drop_message(self, call: Call, beep_ms: int | None) -> None:
+        """Plays the machine message once the greeting has ended (at ``beep_ms``)."""
+        assert call.t_answer is not None
+        wait = 0.0
+        if beep_ms is not None:
+            wait = max(0.0, call.t_answer + beep_ms / 1000.0 - self.clock.monotonic())
+        call.timer = self.clock.call_later(
+            wait,
+            lambda: self.carrier.play(
+                call.call_id, self.machine_message, lambda: self.carrier.hangup(call.call_id)
+            ),
+        )
+
+    def _count_live(self, call: Call, now: float) -> None:
+        call.live = True
+        self.counters.live_answers += 1
+        self._window.append((now, 0))
+        self._last_hour.append((now, 0))
+        self._ring_live.append(now - call.t_dial)
+        self.recorder.attempt_updated(call.call_id, {"live": True})
+
+    def _live(self, call: Call, now: float, greeting_end: float, detail: str = "") -> None:
+        """A person is on the line: an agent within the connect window, or abandon."""
+        self._move(call, S.WAITING_AGENT, detail)
+        self._count_live(call, now)
+        call.connect_deadline = greeting_end + self.settings.connect_window_s
+        agent = next(iter(self._ready), None)
+        if agent is not None:
+            self._connect(call, agent, now)
+            return
+        self._waiting[call.call_id] = None
+        call.timer = self.clock.call_at(
+            call.connect_deadline, lambda: self._abandon(call, "no agent")
+        )
+
+    def _connect(self, call: Call, agent_id: str, now: float) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        self._waiting.pop(call.call_id, None)
+        self._set_agent(agent_id, AgentState.ON_CALL, now, call.call_id)
+        call.agent = agent_id
+        self._move(call, S.CONNECTED, agent_id)
+        self.counters.connects += 1
+        self._talk_start[call.call_id] = now
+        greeting_end = call.connect_deadline - self.settings.connect_window_s
+        delay = now - greeting_end if math.isfinite(greeting_end) else 0.0
+        self.recorder.attempt_updated(
+            call.call_id, {"agent": agent_id, "connect_delay_s": round(max(0.0, delay), 3)}
+        )
+        self.carrier.bridge(call.call_id, agent_id)
+        self.agents_port.connect(agent_id, call.call_id, call.lead)
+
+    def _abandon(self, call: Call, why: str) -> None:
+        call.timer = None
+        if call.state is not S.WAITING_AGENT:
+            return
+        self._waiting.pop(call.call_id, None)
+        now = self.clock.monotonic()
+        self.counters.abandoned += 1
+        self._window.append((now, 1))
+        self._last_hour.append((now, 1))
+        call.lead.last_abandon_at = self.clock.wall()
+        self._move(call, S.ABANDONED, why)
+        call.result = CallResult.ABANDONED
+        self.recorder.attempt_updated(call.call_id, {"abandoned": True})
+        # the safe-harbour message: caller's name and a number to call back
+        self.carrier.play(
+            call.call_id, self.abandon_message, lambda: self.carrier.hangup(call.call_id)
+        )
+
+    def _ended(self, call: Call, ev: Ended) -> None:
+        st = call.state
+        self.recorder.attempt_updated(call.call_id, {"sip_status": ev.sip_status})
+        if st in _DIALING or st is S.QUEUED:
+            dst = _FAILURE_STATE[ev.outcome]
+            self.counters.other_outcomes += 1
+            self._ring_all.append(self.clock.monotonic() - call.t_dial)
+            if st is S.QUEUED:
+                dst = S.FAILED
+            self._finish(call, dst, _FAILURE_RESULT[dst], ev.cause or ev.outcome.value)
+        elif st in (S.ANSWERED, S.CLASSIFYING):
+            self._finish(call, S.DONE, CallResult.HANGUP, "hangup before routing")
+        elif st is S.WAITING_AGENT:
+            # the person gave up before an agent came: abandoned all the same
+            self.counters.abandoned += 1
+            self._window.append((self.clock.monotonic(), 1))
+            self._last_hour.append((self.clock.monotonic(), 1))
+            self.recorder.attempt_updated(call.call_id, {"abandoned": True})
+            call.lead.last_abandon_at = self.clock.wall()
+            self._move(call, S.ABANDONED, "caller hung up waiting")
+            self._finish(call, S.DONE, CallResult.ABANDONED)
+        elif st is S.CONNECTED:
+            now = self.clock.monotonic()
+            talk = now - self._talk_start.pop(call.call_id, now)
+            self._talk.append(talk)
+            self.recorder.attempt_updated(call.call_id, {"talk_s": round(talk, 3)})
+            self._move(call, S.WRAP_UP, "remote hangup" if ev.by_remote else "agent hangup")
+            assert call.agent is not None
+            self._set_agent(call.agent, AgentState.WRAP_UP, now, call.call_id)
+            self.agents_port.call_ended(call.agent, call.call_id)
+        elif st in (S.ABANDONED, S.MACHINE_HANDLED, S.IVR):
+            result = call.result or CallResult.HANGUP
+            self._finish(call, S.DONE, result)
+
+    # ------------------------------------------------------------------ agents
+    def _set_agent(
+        self, agent_id: str, state: AgentState, now: float, call_id: str | None = None
+    ) -> None:
+        rec = self.agents.get(agent_id)
+        if rec is None:
+            rec = self.agents[agent_id] = AgentRecord(since=now)
+            self._agent_since[rec.state][agent_id] = now
+        check_agent_transition(agent_id, rec.state, state)
+        spent = now - rec.since
+        rec.time_in[rec.state] = rec.time_in.get(rec.state, 0.0) + spent
+        if rec.state is AgentState.READY and state in (AgentState.ON_CALL, AgentState.RESERVED):
+            self.ready_waits.append(spent)
+        if rec.state is AgentState.WRAP_UP:
+            self._wrap.append(spent)
+        del self._agent_since[rec.state][agent_id]
+        self._agent_since[state][agent_id] = now
+        rec.state = state
+        rec.since = now
+        if call_id is not None:
+            rec.call_id = call_id
+        if state is AgentState.READY:
+            self._ready[agent_id] = None
+        else:
+            self._ready.pop(agent_id, None)
+        self.recorder.agent_event(agent_id, now, state, call_id or "")
+        if self.hub is not None:
+            self.hub.publish(
+                Event(
+                    "agent",
+                    self.settings.name,
+                    self.clock.wall(),
+                    {"agent": agent_id, "state": state.value, "call_id": call_id},
+                )
+            )
+
+    def on_agent_event(self, ev: AgentEvent) -> None:
+        """An agent's own action.  One that makes no sense in the agent's state (a
+        stale desktop, a double click) is refused and reported, never fatal."""
+        now = self.clock.monotonic()
+        rec = self.agents.get(ev.agent_id)
+        prev = rec.state if rec else AgentState.LOGGED_OUT
+        try:
+            check_agent_transition(ev.agent_id, prev, ev.state)
+        except IllegalAgentTransition as exc:
+            self.rejected_agent_events += 1
+            if self.hub is not None:
+                self.hub.publish(
+                    Event(
+                        "alert",
+                        self.settings.name,
+                        self.clock.wall(),
+                        {"code": "agent_event_refused", "message": str(exc), "severity": "warning"},
+                    )
+                )
+            return
+        if prev is AgentState.WRAP_UP and rec is not None and rec.call_id:
+            call = self.calls.get(rec.call_id)
+            if call is not None and call.state is S.WRAP_UP:
+                handle = now - self._talk_start.get(call.call_id, call.t_state)
+                self._handle.append(handle)
+                if ev.disposition:
+                    self.recorder.attempt_updated(call.call_id, {"disposition": ev.disposition})
+                self._finish(call, S.DONE, CallResult.CONNECTED, ev.disposition)
+            rec.call_id = None
+        self._set_agent(ev.agent_id, ev.state, now)
+        if ev.state is AgentState.READY and self._waiting:
+            call_id = next(iter(self._waiting))
+            self._connect(self.calls[call_id], ev.agent_id, now)
+
+    def close(self) -> None:
+        """Shutting down: finish wrap-ups (the conversation is over), close any call
+        the carrier could not end as failed, and log every agent out."""
+        self.stop_dialing()
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+            self._tick_timer = None
+        for call in list(self.calls.values()):
+            if call.state is S.WRAP_UP:
+                self._finish(call, S.DONE, CallResult.CONNECTED, "shutdown during wrap-up")
+            elif call.state is S.QUEUED:
+                self._finish(call, S.FAILED, CallResult.FAILED, "shutdown before dialling")
+            elif call.state in (S.ABANDONED, S.MACHINE_HANDLED):
+                self._finish(call, S.DONE, call.result or CallResult.HANGUP, "shutdown")
+            else:
+                self._finish(call, S.FAILED, CallResult.FAILED, "shutdown")
+        now = self.clock.monotonic()
+        for agent_id, rec in self.agents.items():
+            if rec.state is not AgentState.LOGGED_OUT:
+                if rec.state is AgentState.RESERVED:
+                    self._set_agent(agent_id, AgentState.READY, now)
+                self._set_agent(agent_id, AgentState.LOGGED_OUT, now)
+
+    def log_out(self, agent_id: str) -> None:
+        """Log an idle or paused agent out now (end of shift, supervisor action)."""
+        self.on_agent_event(AgentEvent(agent_id, AgentState.LOGGED_OUT, self.clock.monotonic()))
+
+    # ------------------------------------------------------------------ figures
+    def stats(self) -> dict[str, object]:
+        """The campaign's live figures (published periodically as a ``stats`` event)."""
+        now = self.clock.monotonic()
+        c = self.counters
+        b = self.budget(now)
+        d = self.last_decision
+        ab_h, live_h = self.last_hour_rate(now)
+        return {
+            "abandoned_last_hour": ab_h,
+            "live_answers_last_hour": live_h,
+            "abandon_rate_last_hour": ab_h / live_h if live_h else 0.0,
+            "abandoned_window": b.abandoned,
+            "live_answers_window": b.live_answers,
+            "amd_false_positive_rate": self.settings.amd_false_positive_rate,
+            "refusals_by_reason": dict(c.refusals_by_reason),
+            "dials": c.dials,
+            "live_answers": c.live_answers,
+            "machine_answers": c.machine_answers,
+            "connects": c.connects,
+            "abandoned": c.abandoned,
+            "gate_refusals": c.gate_refusals,
+            "abandon_rate_window": b.rate,
+            "abandon_window": self.settings.abandon_window,
+            "abandon_target": self.settings.abandon_target,
+            "agents": {st.value: len(ids) for st, ids in self._agent_since.items() if ids},
+            "calls": {ph: len(ids) for ph, ids in self._phase_since.items()},
+            "calls_in_progress": len(self.calls),
+            "dial_level": d.dial_level if d else 0.0,
+            "forecast_free_agents": d.expected_free_agents if d else 0.0,
+            "forecast_abandon_prob": d.expected_abandon_prob if d else 0.0,
+            "dialing": self.dialing_enabled,
+            "leads_remaining": len(self.leads),
+            "blockers": [asdict(blk) for blk in self.blockers(now)],
+        }
+
+    def blockers(self, now: float) -> list[Blocker]:
+        """What limits dialling right now, and until when (``until`` is monotonic
+        seconds, or None when it depends on people rather than time)."""
+        out: list[Blocker] = []
+        if not self.dialing_enabled:
+            out.append(Blocker("paused", "dialling is paused or stopped", None))
+        if not self._agent_since[AgentState.READY] and not self._agent_since[AgentState.WRAP_UP]:
+            if not self._agent_since[AgentState.ON_CALL]:
+                out.append(Blocker("no_agents", "no agent is logged in and available", None))
+            else:
+                out.append(Blocker("no_agent_ready", "every agent is on a call", None))
+        if len(self.leads) == 0 and not self.calls:
+            out.append(Blocker("list_exhausted", "no contact left to dial", None))
+        elif self.leads.ready_count(now) == 0 and len(self.leads) > 0:
+            nxt = self.leads.next_due()
+            out.append(Blocker("no_contact_callable", "no contact may be dialled now", nxt))
+        if self.carrier.free_channels() <= 0:
+            out.append(Blocker("carrier_full", "the carrier has no free channel", None))
+        b = self.budget(now)
+        if self.settings.mode is DialMode.PREDICTIVE and b.live_answers > 0 and b.headroom() <= 0:
+            out.append(
+                Blocker(
+                    "abandon_budget", "abandon budget spent: dialling one line per free agent", None
+                )
+            )
+        return out
+
+    def agent_totals(self, now: float) -> dict[AgentState, float]:
+        totals: dict[AgentState, float] = {}
+        for rec in self.agents.values():
+            for st, t in rec.time_in.items():
+                totals[st] = totals.get(st, 0.0) + t
+            totals[rec.state] = totals.get(rec.state, 0.0) + (now - rec.since)
+        return totals

@@ -1,0 +1,1 @@
+"""Alembic migrations for the store (run by Database.migrate, never by hand)."""
