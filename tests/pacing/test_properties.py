@@ -1,0 +1,177 @@
+"""Properties every policy and the forecast must keep on random snapshots."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from pacing import registry
+from pacing.forecast import (
+    LogNormalPrior,
+    binom_pmf,
+    expected_shortfall_curve,
+    fit_lognormal,
+    poisson_binomial_pmf,
+    prob_done_within,
+)
+from pacing.types import (
+    AbandonBudget,
+    AgentView,
+    CallView,
+    Limits,
+    Oracle,
+    OutcomeStats,
+    PacingSnapshot,
+    cap,
+)
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+durations = st.lists(st.floats(0.0, 5000.0), max_size=30)
+
+
+@FAST
+@given(
+    samples=st.lists(st.floats(0.0, 3000.0), max_size=50),
+    elapsed=durations,
+    horizons=st.lists(st.floats(0.0, 600.0), min_size=1, max_size=8),
+)
+def test_free_probability_is_a_probability_and_grows_with_horizon(
+    samples: list[float], elapsed: list[float], horizons: list[float]
+) -> None:
+    dist = fit_lognormal(np.asarray(samples), LogNormalPrior(120.0, 0.7))
+    h = np.sort(np.asarray(horizons))
+    p = prob_done_within(dist, np.asarray(elapsed), h)
+    assert p.shape == (len(elapsed), len(h))
+    assert np.all((p >= 0) & (p <= 1))
+    assert np.all(np.diff(p, axis=1) >= -1e-12)
+
+
+@FAST
+@given(probs=st.lists(st.floats(0.0, 1.0), max_size=120))
+def test_poisson_binomial_is_a_distribution_with_the_right_mean(probs: list[float]) -> None:
+    p = np.asarray(probs)
+    pmf = poisson_binomial_pmf(p)
+    assert np.all(pmf >= -1e-15)
+    assert abs(pmf.sum() - 1.0) < 1e-9
+    assert abs(pmf @ np.arange(len(pmf)) - p.sum()) < 0.05 + 1e-3 * len(p)
+
+
+@FAST
+# scipy's own pmf overflows for p within a few ulps of zero: stay above 1e-12
+@given(n=st.integers(0, 3000), p=st.floats(1e-12, 1.0 - 1e-12) | st.sampled_from([0.0, 1.0]))
+def test_binomial_matches_scipy(n: int, p: float) -> None:
+    ours = binom_pmf(n, p)
+    assert np.allclose(ours, sps.binom.pmf(np.arange(n + 1), n, p), atol=1e-12)
+
+
+def test_shortfall_curve_by_hand() -> None:
+    g = expected_shortfall_curve(np.array([0.5, 0.5]), 4)  # S is 0 or 1
+    assert np.allclose(g, [0.0, 0.5, 1.5, 2.5])
+
+
+@st.composite
+def snapshots(draw: st.DrawFn, with_oracle: bool = False) -> PacingSnapshot:
+    n_ready = draw(st.integers(0, 12))
+    on_call = draw(st.lists(st.floats(0.0, 900.0), max_size=40))
+    wrap = draw(st.lists(st.floats(0.0, 120.0), max_size=10))
+    dialing = draw(st.integers(0, 60))
+    classifying = draw(st.integers(0, 5))
+    waiting = draw(st.integers(0, 5))
+    live = draw(st.floats(0.0, 5000.0))
+    target = draw(st.sampled_from([0.0, 0.005, 0.01, 0.03, 0.1]))
+    abandoned = draw(st.floats(0.0, 0.06)) * live
+    dials = draw(st.floats(0.0, 20000.0))
+    lives = draw(st.floats(0.0, 1.0)) * dials
+    machines = draw(st.floats(0.0, 1.0)) * (dials - lives)
+    limits = Limits(
+        max_lines_per_agent=draw(st.floats(1.0, 15.0)),
+        max_lines=draw(st.integers(0, 500)),
+        carrier_free=draw(st.integers(0, 500)),
+        power_ratio=draw(st.floats(1.0, 5.0)),
+    )
+    oracle = None
+    if with_oracle:
+        k = draw(st.integers(0, 40))
+        oracle = Oracle(
+            agent_free_in=np.asarray(
+                draw(
+                    st.lists(
+                        st.floats(0, 300),
+                        min_size=len(on_call) + len(wrap),
+                        max_size=len(on_call) + len(wrap),
+                    )
+                )
+            ),
+            next_live=np.asarray(draw(st.lists(st.booleans(), min_size=k, max_size=k)), bool),
+            next_ring=np.asarray(draw(st.lists(st.floats(1, 40), min_size=k, max_size=k))),
+            pending_live_in=np.asarray(
+                draw(st.lists(st.floats(0, 40) | st.just(np.inf), max_size=dialing))
+            ),
+        )
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    n_samples = draw(st.integers(0, 200))
+    return PacingSnapshot(
+        now=draw(st.floats(0.0, 1e6)),
+        agents=AgentView(
+            ready=np.full(n_ready, 3.0),
+            on_call=np.asarray(on_call),
+            wrap_up=np.asarray(wrap),
+            paused=draw(st.integers(0, 3)),
+        ),
+        calls=CallView(
+            dialing=np.full(dialing, 2.0),
+            classifying=np.full(classifying, 1.0),
+            waiting=np.full(waiting, 0.5),
+        ),
+        stats=OutcomeStats(
+            dials=dials,
+            live_answers=lives,
+            machine_answers=machines,
+            other_outcomes=dials - lives - machines,
+            ring_times_live=rng.lognormal(2.3, 0.4, n_samples),
+            ring_times_all=rng.lognormal(2.7, 0.5, n_samples),
+            talk_times=rng.lognormal(4.5, 0.7, n_samples),
+            wrap_times=rng.lognormal(2.7, 0.5, n_samples),
+            handle_times=rng.lognormal(4.7, 0.7, n_samples),
+        ),
+        budget=AbandonBudget(target=target, abandoned=abandoned, live_answers=live),
+        limits=limits,
+        oracle=oracle,
+    )
+
+
+POLICIES = ["progressive", "power", "predictive", "vicidial-adaptive", "erlang", "clairvoyant"]
+
+
+@FAST
+@given(snap=snapshots(with_oracle=True))
+def test_no_policy_exceeds_the_limits_and_decisions_are_deterministic(
+    snap: PacingSnapshot,
+) -> None:
+    limit = cap(snap, 10**9)
+    for name in POLICIES:
+        a = registry.create(name).decide(snap, np.random.default_rng(1))
+        b = registry.create(name).decide(snap, np.random.default_rng(2))
+        assert 0 <= a.calls <= limit, name
+        assert a == b, name
+        assert 0.0 <= a.expected_abandon_prob <= 1.0
+
+
+@FAST
+@given(snap=snapshots())
+def test_spent_budget_keeps_predictive_policies_progressive(snap: PacingSnapshot) -> None:
+    from dataclasses import replace
+
+    spent = replace(
+        snap,
+        budget=AbandonBudget(
+            target=snap.budget.target,
+            abandoned=snap.budget.target * snap.budget.live_answers + 1.0,
+            live_answers=snap.budget.live_answers,
+        ),
+    )
+    prog = registry.create("progressive").decide(spent, np.random.default_rng(0)).calls
+    for name in ("predictive", "erlang"):
+        assert registry.create(name).decide(spent, np.random.default_rng(0)).calls <= prog
