@@ -199,13 +199,17 @@ def next_callable(
     None if there is none within ``max_days`` (e.g. no window at all)."""
     if closed_reason(times, zones, after) is None:
         return after
-    return _next_open(times, zones, after, max_days)
+    # Windows open on whole minutes, so the first opening strictly after any
+    # instant of minute M is the first one at or after M+1: one answer per minute
+    # (a refused lead is asked about at every pacing tick of the closed hours).
+    return _next_open(times, zones, int(after.timestamp() // 60), max_days)
 
 
 @lru_cache(maxsize=8192)
 def _next_open(
-    times: CallTimes, zones: tuple[ZoneInfo, ...], after: datetime, max_days: int
+    times: CallTimes, zones: tuple[ZoneInfo, ...], minute: int, max_days: int
 ) -> datetime | None:
+    after = datetime.fromtimestamp(minute * 60, UTC)
     candidates: set[datetime] = set()
     for z in zones:
         local_day = after.astimezone(z).date()

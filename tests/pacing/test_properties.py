@@ -9,6 +9,7 @@ from scipy import stats as sps
 
 from pacing import registry
 from pacing.forecast import (
+    LogNormal,
     LogNormalPrior,
     binom_pmf,
     expected_shortfall_curve,
@@ -64,6 +65,41 @@ def test_poisson_binomial_is_a_distribution_with_the_right_mean(probs: list[floa
 def test_binomial_matches_scipy(n: int, p: float) -> None:
     ours = binom_pmf(n, p)
     assert np.allclose(ours, sps.binom.pmf(np.arange(n + 1), n, p), atol=1e-12)
+
+
+@FAST
+@given(
+    mu=st.floats(1.0, 6.0),
+    sigma=st.floats(0.2, 1.5),
+    elapsed=st.lists(st.floats(0.0, 4000.0), min_size=1, max_size=20),
+    horizons=st.lists(st.floats(0.0, 600.0), min_size=1, max_size=6),
+)
+def test_free_probability_matches_scipy_conditional_law(
+    mu: float, sigma: float, elapsed: list[float], horizons: list[float]
+) -> None:
+    # both code paths (plain ratio, and log domain once someone is deep in the
+    # tail) must give P(T <= e + h | T > e) for a lognormal T
+    dist = LogNormal(mu, sigma)
+    e, h = np.asarray(elapsed), np.asarray(horizons)
+    ours = prob_done_within(dist, e, h)
+    law = sps.lognorm(s=sigma, scale=np.exp(mu))
+    s0 = law.sf(e)[:, None]
+    ref = 1.0 - law.sf(e[:, None] + h[None, :]) / np.where(s0 > 0, s0, 1.0)
+    trusted = s0 > 1e-250  # beyond that scipy's own ratio is 0/0
+    assert np.allclose(np.where(trusted, ours, 0.0), np.where(trusted, ref, 0.0), atol=1e-9)
+
+
+@FAST
+@given(
+    pmf=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40).filter(lambda v: sum(v) > 0),
+    length=st.integers(0, 60),
+)
+def test_shortfall_curve_is_expected_excess_demand(pmf: list[float], length: int) -> None:
+    p = np.asarray(pmf) / sum(pmf)
+    g = expected_shortfall_curve(p, length)
+    s = np.arange(len(p))
+    ref = [float(p @ np.maximum(d - s, 0)) for d in range(length)]
+    assert np.allclose(g, ref, atol=1e-9)
 
 
 def test_shortfall_curve_by_hand() -> None:
@@ -175,3 +211,29 @@ def test_spent_budget_keeps_predictive_policies_progressive(snap: PacingSnapshot
     prog = registry.create("progressive").decide(spent, np.random.default_rng(0)).calls
     for name in ("predictive", "erlang"):
         assert registry.create(name).decide(spent, np.random.default_rng(0)).calls <= prog
+
+
+@FAST
+@given(
+    lo=st.integers(0, 50),
+    width=st.integers(0, 300),
+    cut=st.integers(0, 400),
+    hint=st.none() | st.integers(-5, 400),
+)
+def test_search_from_a_hint_finds_the_same_answer(
+    lo: int, width: int, cut: int, hint: int | None
+) -> None:
+    from pacing.predictive import _largest
+
+    hi = lo + width
+    threshold = max(lo, cut)  # ok(k) for k <= threshold: true at lo, monotone
+    calls: list[int] = []
+
+    def ok(k: int) -> bool:
+        assert lo <= k <= hi, k  # never probes outside the range
+        calls.append(k)
+        return k <= threshold
+
+    assert _largest(lo, hi, ok, hint) == min(hi, threshold)
+    if hint is not None and lo < hint <= hi and hint == min(hi, threshold) < hi:
+        assert len(calls) == 2  # an unchanged answer costs two evaluations
