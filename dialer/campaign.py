@@ -111,7 +111,7 @@ class CampaignSettings(BaseModel):
     max_lines_per_agent: float = Field(default=3.0, ge=1.0, le=15.0)
     max_lines: int = Field(default=10_000, ge=1)
     tick_s: float = Field(default=1.0, gt=0.05, le=30)
-    preview_s: float = Field(default=8.0, ge=0)
+    preview_s: float = Field(default=8.0, ge=0)  # 0: only the agent's Dial places the call
     caller_id: str = ""
     # compliance (the dial gate)
     calltimes: str = "us-tcpa"  # a set in config/calltimes/ or a TOML path

@@ -70,6 +70,11 @@ class CampaignConfig(BaseModel):
     amd_action: AmdAction = AmdAction.HANGUP
     caller_id: str = ""
     autostart: StrictBool = True
+    # who takes the calls: the scenario's simulated agents, or people at the web
+    # desktop (/agent); wrap_up_s bounds a desktop agent's wrap-up (0: no limit)
+    agents: Literal["simulated", "desktop"] = "simulated"
+    wrap_up_s: float = Field(strict=True, default=60.0, ge=0, le=3600)
+    preview_s: float = Field(strict=True, default=8.0, ge=0, le=600)
     # the dial gate: which hours are callable and how often one number may be tried
     calltimes: str = "us-tcpa"  # a set in config/calltimes/ or a TOML path
     timezone: str = "America/New_York"  # when neither the contact nor the number says
@@ -99,6 +104,7 @@ class CampaignConfig(BaseModel):
             amd_profile=self.amd_profile,
             amd_action=self.amd_action,
             caller_id=self.caller_id,
+            preview_s=self.preview_s,
             calltimes=self.calltimes,
             timezone=self.timezone,
             max_attempts_per_number=self.max_attempts_per_number,

@@ -385,9 +385,37 @@ class Engine:
             lead = self._next_allowed_lead(now)
             if lead is None:
                 return
-            self._set_agent(agent_id, AgentState.RESERVED, now)
             call = self._new_call(lead, now, agent=agent_id, preview=True)
-            self.clock.call_later(self.settings.preview_s, partial(self._place, call))
+            self._set_agent(agent_id, AgentState.RESERVED, now, call.call_id)
+            self.agents_port.preview(agent_id, call.call_id, lead)
+            if self.settings.preview_s > 0:
+                # the optional timer: the call goes out unless the agent dials first
+                self.clock.call_later(self.settings.preview_s, partial(self._place, call))
+
+    # ------------------------------------------------------------------ agent commands
+    def _agent_call(self, agent_id: str) -> Call | None:
+        rec = self.agents.get(agent_id)
+        if rec is None or rec.call_id is None:
+            return None
+        return self.calls.get(rec.call_id)
+
+    def dial_preview(self, agent_id: str) -> str | None:
+        """The agent has read the record and dials now.  None, or why not."""
+        call = self._agent_call(agent_id)
+        if call is None or not call.preview or call.state is not S.QUEUED:
+            return "no previewed call is waiting for this agent"
+        if not self.dialing_enabled:
+            return "the campaign is not dialling"
+        self._place(call)  # the timer, if any, later finds the call already placed
+        return None
+
+    def agent_hangup(self, agent_id: str) -> str | None:
+        """The agent ends the customer leg.  None, or why not."""
+        call = self._agent_call(agent_id)
+        if call is None or call.state is not S.CONNECTED:
+            return "the agent is not on a call"
+        self.carrier.hangup(call.call_id)
+        return None
 
     # ------------------------------------------------------------------ dialing
     def _next_allowed_lead(self, now: float) -> Lead | None:

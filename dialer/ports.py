@@ -40,6 +40,10 @@ class AgentPort(Protocol):
         """The customer leg ended; the agent is in wrap-up."""
         ...
 
+    def preview(self, agent_id: str, call_id: str, lead: Lead) -> None:
+        """Preview mode: the agent is reserved for this contact before it is dialled."""
+        ...
+
 
 @dataclass(slots=True)
 class Lead:

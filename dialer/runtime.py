@@ -22,6 +22,7 @@ from dialer.clock import Clock, RealClock
 from dialer.compliance.dnc import DncIndex
 from dialer.compliance.gate import gate_for
 from dialer.config import CampaignConfig, EngineConfig
+from dialer.desktop import DesktopAgents
 from dialer.engine import Engine
 from dialer.events import Event, EventHub
 from dialer.leadqueue import LeadQueue
@@ -112,6 +113,7 @@ class Runtime:
     _router: _Router = field(default_factory=_Router)
     stopping: bool = False
     dnc: DncIndex = field(default_factory=DncIndex)
+    desks: dict[str, DesktopAgents] = field(default_factory=dict)  # campaigns worked from /agent
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -172,7 +174,13 @@ class Runtime:
                 lead.not_before = mono
             leads.push(lead, mono)
         recorder = StoreRecorder(self.db, clock, campaign_id, run_tag, durable_dials=True)
-        agents = self.world.agents_for(cc.name, clock)
+        agents: AgentPort
+        if cc.agents == "desktop":
+            desk = self.desks[cc.name] = DesktopAgents(clock, cc.name, cc.wrap_up_s)
+            self.hub.add_listener(desk.follow)
+            agents = desk
+        else:
+            agents = self.world.agents_for(cc.name, clock)
         engine = Engine(
             clock=clock,
             carrier=self.world.carrier,
@@ -197,7 +205,8 @@ class Runtime:
             self._alert(
                 cc.name, "recovered", f"{recovered} attempts left open by a crash were closed"
             )
-        self.world.start_agents(cc.name)
+        if cc.agents != "desktop":
+            self.world.start_agents(cc.name)
         if cc.autostart:
             await self.resume(cc.name)
 

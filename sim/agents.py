@@ -43,6 +43,9 @@ class SimulatedAgents:
     def connect(self, agent_id: str, call_id: str, lead: Lead) -> None:
         self.calls_taken[agent_id] += 1
 
+    def preview(self, agent_id: str, call_id: str, lead: Lead) -> None:
+        pass  # simulated agents accept every previewed record; the timer dials it
+
     def call_ended(self, agent_id: str, call_id: str) -> None:
         wrap = sample(self.model.wrap, self.rng)
         self.clock.call_later(wrap, lambda: self._wrap_done(agent_id))

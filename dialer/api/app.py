@@ -22,6 +22,7 @@ from starlette.routing import Match
 
 from dialer import reports
 from dialer.api.auth import Principal, require
+from dialer.api.desktop import desktop_router
 from dialer.api.metrics import Metrics
 from dialer.clock import system_wall_clock
 from dialer.config import CampaignConfig
@@ -462,6 +463,8 @@ def create_app(runtime: Runtime | None, db: Database) -> FastAPI:
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
+
+    app.include_router(desktop_router(runtime, db, templates))
 
     @app.get("/campaigns/{name}", response_class=HTMLResponse, tags=["pages"])
     async def dashboard(request: Request, name: str) -> HTMLResponse:

@@ -58,6 +58,7 @@ class Agents:
     def __init__(self) -> None:
         self.connected: list[tuple[str, str]] = []
         self.ended: list[str] = []
+        self.previewed: list[tuple[str, str]] = []
 
     def set_listener(self, listener: object) -> None:
         pass
@@ -67,6 +68,9 @@ class Agents:
 
     def call_ended(self, agent_id: str, call_id: str) -> None:
         self.ended.append(call_id)
+
+    def preview(self, agent_id: str, call_id: str, lead: Lead) -> None:
+        self.previewed.append((agent_id, call_id))
 
 
 def person(ring: float = 5.0, talk: float = 60.0, patience: float = 30.0) -> PartyBehaviour:
@@ -362,3 +366,28 @@ def test_preview_reserves_the_agent_and_never_abandons() -> None:
     assert len(busy) == 1
     assert len(agents.connected) == 2
     assert engine.counters.abandoned == 0
+
+
+def test_preview_without_timer_waits_for_the_agent_to_dial_and_hang_up() -> None:
+    clock, engine, agents, trace = build(
+        [person(ring=4, talk=600)], leads=1, mode=DialMode.PREVIEW, preview_s=0.0
+    )
+    assert engine.agent_hangup("a1") == "the agent is not on a call"
+    login(clock, engine, "a1", 0.0)
+    engine.start()
+    clock.run(until=60)
+    # with no timer the record waits on the agent's screen, undialled
+    assert agents.previewed and agents.previewed[0][0] == "a1"
+    assert "dialing" not in states(trace)
+    assert engine.agents["a1"].state is AgentState.RESERVED
+    assert engine.dial_preview("a2") == "no previewed call is waiting for this agent"
+    assert engine.dial_preview("a1") is None
+    clock.run(until=61)
+    assert "dialing" in states(trace)
+    assert engine.dial_preview("a1") is not None  # a double click does not dial twice
+    clock.run(until=70)
+    assert agents.connected == [("a1", agents.previewed[0][1])]
+    assert engine.agent_hangup("a1") is None
+    clock.run(until=71)
+    assert engine.agents["a1"].state is AgentState.WRAP_UP
+    assert engine.counters.dials == 1
