@@ -116,7 +116,16 @@ class Ended:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-CarrierEvent = Ringing | Answered | MediaFrames | Ended
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    """A key the far end pressed (RFC 4733 telephone-event, or the simulator's)."""
+
+    call_id: str
+    at: float
+    digit: str  # one of 0-9 * # A-D
+
+
+CarrierEvent = Ringing | Answered | MediaFrames | Dtmf | Ended
 
 
 class CarrierListener(Protocol):
@@ -142,7 +151,9 @@ class Carrier(Protocol):
         ...
 
     def play(self, call_id: str, clip: AudioClip, on_done: Callable[[], None]) -> None:
-        """Play audio to the far end; ``on_done`` runs when it has been sent."""
+        """Play audio to the far end; ``on_done`` runs when it has been sent.  A new
+        play replaces one still playing (an IVR key barges in), whose ``on_done``
+        then never runs."""
         ...
 
     def bridge(self, call_id: str, agent_id: str) -> None:

@@ -22,6 +22,7 @@ from carriers.base import (
     CallOutcome,
     CarrierListener,
     DialRequest,
+    Dtmf,
     Ended,
     Ringing,
     Scheduler,
@@ -47,6 +48,10 @@ class PartyBehaviour:
     talk_s: float = 0.0  # how long a person talks with an agent
     patience_s: float = 30.0  # how long a person waits in silence before hanging up
     machine_s: float = 30.0  # machine: records this long after the beep, then hangs up
+    # agentless campaigns: the key this person presses while a message plays ("" for
+    # none, None when the scenario has no IVR model) and when, after it starts
+    ivr_key: str | None = None
+    ivr_key_s: float = 0.0
 
 
 class CalledPartyModel(Protocol):
@@ -69,6 +74,8 @@ class _Leg:
     bridged: bool = False
     ended: bool = False
     timer: object | None = None
+    play_timer: object | None = None
+    key_pressed: bool = False
 
 
 class SimulatedPbx:
@@ -152,12 +159,43 @@ class SimulatedPbx:
         leg = self._legs.get(call_id)
         if leg is None or leg.ended:
             return
+        cancel = getattr(leg.play_timer, "cancel", None)
+        if cancel is not None:
+            cancel()  # barge-in: the new clip replaces the one playing
 
         def done() -> None:
+            leg.play_timer = None
             if call_id in self._legs:
                 on_done()
 
-        self._after(clip.duration_s, done)
+        leg.play_timer = self._after(clip.duration_s, done)
+        b = leg.behaviour
+        if b.ivr_key is not None and not leg.bridged:
+            # a person listening to a message does not hang up for silence; they
+            # press their key (once) or hang up once it is over and they lose patience
+            self._cancel(leg)
+            if b.ivr_key and not leg.key_pressed:
+                leg.key_pressed = True
+                leg.timer = self._after(
+                    min(b.ivr_key_s, clip.duration_s + b.patience_s),
+                    lambda: self._press(call_id, b.ivr_key or ""),
+                )
+            else:
+                leg.timer = self._after(
+                    clip.duration_s + b.patience_s,
+                    lambda: self._end(call_id, CallOutcome.ANSWERED, None, "far end hung up"),
+                )
+
+    def _press(self, call_id: str, digit: str) -> None:
+        leg = self._legs.get(call_id)
+        if leg is None or leg.ended:
+            return
+        leg.timer = self._after(
+            leg.behaviour.patience_s + 30.0,
+            lambda: self._end(call_id, CallOutcome.ANSWERED, None, "far end hung up"),
+        )
+        if self._listener is not None:
+            self._listener.on_carrier_event(Dtmf(call_id, self.scheduler.monotonic(), digit))
 
     def bridge(self, call_id: str, agent_id: str) -> None:
         leg = self._legs.get(call_id)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialer.callstate import CallResult
+from dialer.ivr import IvrSettings
 
 NO_ANSWER_FLOOR_S = 15.0  # FTC TSR / Ofcom: ring at least 15 s before giving up
 
@@ -121,6 +122,8 @@ class CampaignSettings(BaseModel):
     max_attempts_per_24h: int | None = Field(default=None, ge=1, le=100)
     abandon_cooldown_h: float = Field(default=72.0, ge=0, le=24 * 365)
     treatments: dict[CallResult, Treatment] = Field(default_factory=default_treatments)
+    # agentless: people who answer hear this message and menu instead of an agent
+    ivr: IvrSettings | None = None
 
     _policy = field_validator("policy")(lambda cls, v: check_policy(v))
     _profile = field_validator("amd_profile")(lambda cls, v: check_amd_profile(v))

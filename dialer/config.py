@@ -26,6 +26,7 @@ from dialer.campaign import (
     check_policy,
     check_timezone,
 )
+from dialer.ivr import IvrSettings
 
 
 class HttpConfig(BaseModel):
@@ -73,6 +74,7 @@ class CampaignConfig(BaseModel):
     # who takes the calls: the scenario's simulated agents, or people at the web
     # desktop (/agent); wrap_up_s bounds a desktop agent's wrap-up (0: no limit)
     agents: Literal["simulated", "desktop"] = "simulated"
+    ivr: IvrSettings | None = None  # agentless: a message and a DTMF menu instead of agents
     wrap_up_s: float = Field(strict=True, default=60.0, ge=0, le=3600)
     preview_s: float = Field(strict=True, default=8.0, ge=0, le=600)
     # the dial gate: which hours are callable and how often one number may be tried
@@ -105,6 +107,7 @@ class CampaignConfig(BaseModel):
             amd_action=self.amd_action,
             caller_id=self.caller_id,
             preview_s=self.preview_s,
+            ivr=self.ivr,
             calltimes=self.calltimes,
             timezone=self.timezone,
             max_attempts_per_number=self.max_attempts_per_number,

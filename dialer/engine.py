@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 
 import numpy as np
+from jinja2 import TemplateError
 
 from amd.types import FRAME_SAMPLES, Detector, Label, Verdict
 from carriers.base import (
@@ -25,6 +26,7 @@ from carriers.base import (
     Carrier,
     CarrierEvent,
     DialRequest,
+    Dtmf,
     Ended,
     MediaFrames,
     Ringing,
@@ -34,6 +36,7 @@ from dialer.callstate import CallResult, CallState, check_transition
 from dialer.campaign import AmdAction, CampaignSettings, DialMode
 from dialer.clock import Clock, TimerHandle
 from dialer.events import Event, EventHub
+from dialer.ivr import Speech, TimedSpeech, render_message, wav_clip
 from dialer.leadqueue import LeadQueue
 from dialer.ports import AgentEvent, AgentPort, Gate, GateVerdict, Lead, Recorder
 from pacing.registry import create as create_policy
@@ -77,6 +80,7 @@ _PHASE: dict[CallState, str] = {
     S.CLASSIFYING: "classifying",
     S.WAITING_AGENT: "waiting",
 }
+IVR_RENDER_WAIT_S = 2.0  # speech not ready by then: say a timed pause and alert
 MAX_CLASSIFY_S = 6.0  # a detector that has not decided by then is told the audio ended
 # message drop: a greeting whose end was not heard by then gets the message anyway
 MAX_GREETING_S = 30.0
@@ -101,6 +105,8 @@ class Call:
     live: bool = False
     connect_deadline: float = math.inf
     result: CallResult | None = None
+    ivr_plays: int = 0  # repeats of the IVR message so far
+    ivr_done: bool = False  # a menu key was taken: later keys are ignored
 
 
 @dataclass(slots=True)
@@ -129,6 +135,7 @@ class EngineCounters:
     gate_refusals: int = 0
     refusals_by_reason: dict[str, int] = field(default_factory=dict)
     results: dict[str, int] = field(default_factory=dict)
+    ivr_outcomes: dict[str, int] = field(default_factory=dict)  # opt_out, to_agent, ...
 
 
 class AmdCache:
@@ -205,6 +212,7 @@ class Engine:
         run_tag: str = "r0",
         policy: Policy | None = None,
         initial_counts: tuple[int, int] = (0, 0),
+        speech: Speech | None = None,
     ) -> None:
         self.clock = clock
         self.carrier = carrier
@@ -255,6 +263,11 @@ class Engine:
         self.stopped = False
         self.on_transition: Callable[[Call, CallState, CallState], None] | None = None
         self.hub: EventHub | None = None  # set by whoever runs the engine live
+        self.speech: Speech = speech or TimedSpeech()
+        ivr = settings.ivr
+        self._ivr_wav = wav_clip(ivr.prompt_wav) if ivr and ivr.prompt_wav else None
+        # where an opt-out goes (the DNC store); set by whoever runs the engine
+        self.on_opt_out: Callable[[Lead, str, str], None] | None = None
 
     # ------------------------------------------------------------------ control
     def _policy_name(self) -> str:
@@ -296,6 +309,14 @@ class Engine:
         now = self.clock.monotonic()
         if self.settings.mode is DialMode.PREVIEW:
             self._preview_tick(now)
+        elif self.settings.ivr is not None:
+            # agentless: the IVR takes every answer, so lines, not agents, set the pace
+            # closed calls leave the table; a call in wrap-up has no line any more
+            active = sum(1 for c in self.calls.values() if c.state is not S.WRAP_UP)
+            room = min(self.settings.ivr.lines - active, self.carrier.free_channels())
+            for _ in range(max(0, room)):
+                if not self._dial_next(now):
+                    break
         else:
             snap = self.snapshot(now)
             decision = self.policy.decide(snap, self.rng)
@@ -466,6 +487,8 @@ class Engine:
         lead.attempts += 1
         lead.attempt_log.append((self.clock.wall(), call.number))
         self.recorder.attempt_started(call_id, lead, call.number, now, S.QUEUED)
+        if self.settings.ivr is not None and self._ivr_wav is None:
+            self.speech.prepare(self._ivr_text(lead))  # rendered while the phone rings
         self.recorder.lead_updated(lead, "dialing", None, None)
         return call
 
@@ -588,6 +611,8 @@ class Engine:
             self._answered(call, event)
         elif isinstance(event, MediaFrames):
             self._media(call, event)
+        elif isinstance(event, Dtmf):
+            self._dtmf(call, event.digit)
         elif isinstance(event, Ended):
             self._ended(call, event)
 
@@ -716,9 +741,16 @@ class Engine:
         self.recorder.attempt_updated(call.call_id, {"live": True})
 
     def _live(self, call: Call, now: float, greeting_end: float, detail: str = "") -> None:
-        """A person is on the line: an agent within the connect window, or abandon."""
+        """A person is on the line: an agent within the connect window, or abandon
+        (or, in an agentless campaign, the IVR)."""
+        if self.settings.ivr is not None and call.state is not S.IVR:
+            self._move(call, S.IVR, detail)
+            self._count_live(call, now)
+            self._ivr_play(call, first=True)
+            return
         self._move(call, S.WAITING_AGENT, detail)
-        self._count_live(call, now)
+        if not call.live:
+            self._count_live(call, now)
         call.connect_deadline = greeting_end + self.settings.connect_window_s
         agent = next(iter(self._ready), None)
         if agent is not None:
@@ -728,6 +760,119 @@ class Engine:
         call.timer = self.clock.call_at(
             call.connect_deadline, lambda: self._abandon(call, "no agent")
         )
+
+    def _alert(self, code: str, message: str, severity: str = "warning") -> None:
+        if self.hub is not None:
+            self.hub.publish(
+                Event(
+                    "alert",
+                    self.settings.name,
+                    self.clock.wall(),
+                    {"code": code, "message": message, "severity": severity},
+                )
+            )
+
+    # ------------------------------------------------------------------ agentless IVR
+    def _ivr_text(self, lead: Lead) -> str:
+        ivr = self.settings.ivr
+        assert ivr is not None
+        try:
+            return render_message(ivr.message, lead.fields)
+        except (TemplateError, TypeError, ValueError, ArithmeticError):
+            # a contact without a field the message uses (or a field that breaks
+            # it) hears the generic message rather than a broken sentence
+            return render_message(ivr.fallback_message, {})
+
+    def _ivr_say(
+        self, call: Call, text: str, then: Callable[[], None], waited: float = 0.0
+    ) -> None:
+        clip = self.speech.clip(text)
+        if clip is None:
+            if waited < IVR_RENDER_WAIT_S:
+                call.timer = self.clock.call_later(
+                    0.05, lambda: self._ivr_say(call, text, then, waited + 0.05)
+                )
+                return
+            clip = TimedSpeech().clip(text)  # never silence forever: a timed pause
+            assert clip is not None
+            self._alert("ivr_speech_slow", f"speech for {call.call_id} was not ready in time")
+        call_id = call.call_id
+
+        def done() -> None:
+            live = self.calls.get(call_id)
+            if live is not None and live.state is S.IVR:
+                then()
+
+        self.carrier.play(call_id, clip, done)
+
+    def _ivr_play(self, call: Call, first: bool) -> None:
+        ivr = self.settings.ivr
+        assert ivr is not None
+        if not first:
+            call.ivr_plays += 1
+        if self._ivr_wav is not None:  # a recorded message: the same for everyone
+            self.carrier.play(call.call_id, self._ivr_wav, lambda: self._ivr_heard(call))
+            return
+        self._ivr_say(call, self._ivr_text(call.lead), lambda: self._ivr_listen(call))
+
+    def _ivr_heard(self, call: Call) -> None:
+        live = self.calls.get(call.call_id)
+        if live is not None and live.state is S.IVR:
+            self._ivr_listen(live)
+
+    def _ivr_listen(self, call: Call) -> None:
+        ivr = self.settings.ivr
+        assert ivr is not None
+        call.result = CallResult.IVR_COMPLETED  # the message has been heard through
+        call.timer = self.clock.call_later(ivr.input_timeout_s, lambda: self._ivr_no_input(call))
+
+    def _ivr_no_input(self, call: Call) -> None:
+        call.timer = None
+        ivr = self.settings.ivr
+        if call.state is not S.IVR or ivr is None:
+            return
+        if call.ivr_plays < ivr.repeats:
+            self._ivr_play(call, first=False)
+            return
+        self._ivr_end(call, "no_input", ivr.goodbye)
+
+    def _ivr_end(self, call: Call, outcome: str, text: str) -> None:
+        self.counters.ivr_outcomes[outcome] = self.counters.ivr_outcomes.get(outcome, 0) + 1
+        call.result = CallResult.IVR_COMPLETED
+        self.recorder.attempt_updated(call.call_id, {"disposition": f"ivr:{outcome}"})
+        call_id = call.call_id
+        self._ivr_say(call, text, lambda: self.carrier.hangup(call_id))
+
+    def _dtmf(self, call: Call, digit: str) -> None:
+        ivr = self.settings.ivr
+        if call.state is not S.IVR or ivr is None or call.ivr_done:
+            return  # keys outside the menu (or after it) mean nothing
+        action = ivr.menu.get(digit)
+        if action is None:
+            return
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        # whatever plays next replaces the message (the carrier's play barges in)
+        if action == "repeat":
+            self._ivr_play(call, first=False)
+            return
+        call.ivr_done = True
+        if action == "opt_out":
+            if self.on_opt_out is not None:
+                self.on_opt_out(call.lead, call.number, "ivr")
+            self._ivr_end(call, "opt_out", ivr.opt_out_confirmation)
+            return
+        agent = next(iter(self._ready), None)
+        if agent is None:
+            self._ivr_end(call, "agent_unavailable", ivr.no_agent_message)
+            return
+        self.counters.ivr_outcomes["to_agent"] = self.counters.ivr_outcomes.get("to_agent", 0) + 1
+        self.recorder.attempt_updated(call.call_id, {"disposition": "ivr:to_agent"})
+        now = self.clock.monotonic()
+        self._move(call, S.WAITING_AGENT, "ivr menu")
+        call.connect_deadline = now + self.settings.connect_window_s
+        self._connect(call, agent, now)
 
     def _connect(self, call: Call, agent_id: str, now: float) -> None:
         if call.timer is not None:
@@ -845,15 +990,7 @@ class Engine:
             check_agent_transition(ev.agent_id, prev, ev.state)
         except IllegalAgentTransition as exc:
             self.rejected_agent_events += 1
-            if self.hub is not None:
-                self.hub.publish(
-                    Event(
-                        "alert",
-                        self.settings.name,
-                        self.clock.wall(),
-                        {"code": "agent_event_refused", "message": str(exc), "severity": "warning"},
-                    )
-                )
+            self._alert("agent_event_refused", str(exc))
             return
         if prev is AgentState.WRAP_UP and rec is not None and rec.call_id:
             call = self.calls.get(rec.call_id)

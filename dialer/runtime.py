@@ -25,6 +25,7 @@ from dialer.config import CampaignConfig, EngineConfig
 from dialer.desktop import DesktopAgents
 from dialer.engine import Engine
 from dialer.events import Event, EventHub
+from dialer.ivr import EspeakSpeech
 from dialer.leadqueue import LeadQueue
 from dialer.ports import AgentPort
 from dialer.store import dnc_repo, repo
@@ -194,6 +195,7 @@ class Runtime:
             abandon_message=self.world.abandon_message(settings),
             run_tag=run_tag,
             initial_counts=(counts.abandoned, counts.live),
+            speech=EspeakSpeech(settings.ivr.voice) if settings.ivr is not None else None,
         )
         engine.hub = self.hub
         agents.set_listener(engine)

@@ -41,10 +41,21 @@ class Population:
             return PartyBehaviour(PartyKind.FAX, ring, self.clips.pick("fax", rng))
         if v < m.fax_share + m.machine_share:
             return PartyBehaviour(PartyKind.MACHINE, ring, self.clips.pick("machine", rng))
+        key, key_s = None, 0.0
+        if m.ivr is not None:
+            key, w = "", rng.random()
+            for digit, share in m.ivr.keys.items():
+                if w < share:
+                    key = digit
+                    break
+                w -= share
+            key_s = sample(m.ivr.press, rng)
         return PartyBehaviour(
             PartyKind.PERSON,
             ring,
             self.clips.pick("human", rng),
             talk_s=sample(m.talk, rng),
             patience_s=sample(m.patience, rng),
+            ivr_key=key,
+            ivr_key_s=key_s,
         )

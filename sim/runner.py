@@ -17,7 +17,7 @@ from dialer.agentstate import AgentState
 from dialer.callstate import CallResult
 from dialer.campaign import AmdAction, CampaignSettings, DialMode
 from dialer.clock import VirtualClock, perf_counter
-from dialer.compliance.dnc import DncIndex
+from dialer.compliance.dnc import DncIndex, DncList
 from dialer.compliance.gate import gate_for
 from dialer.engine import Engine
 from dialer.leadqueue import LeadQueue
@@ -56,6 +56,7 @@ def campaign_settings(
         calltimes=c.calltimes,
         timezone=c.timezone,
         max_attempts_per_day=c.max_attempts_per_day,
+        ivr=c.ivr,
     )
 
 
@@ -151,12 +152,13 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
         clock, Population(sc.called_party, clips), r_pbx, SimulatedPbxParams(channels=sc.channels)
     )
     agents = SimulatedAgents(clock, sc.agents, r_agents)
+    gate = gate_for(settings, opts.dnc)
     engine = Engine(
         clock=clock,
         carrier=pbx,
         agents=agents,
         recorder=recorder,
-        gate=gate_for(settings, opts.dnc),
+        gate=gate,
         settings=settings,
         leads=leads,
         amd_factory=default_amd_factory(settings.amd_profile) if settings.amd_enabled else None,
@@ -167,6 +169,9 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     )
     pbx.set_listener(engine)
     agents.set_listener(engine)
+    # an IVR opt-out bars the number from this campaign at once, as in production
+    opt_outs = gate.dnc.add_list(DncList(f"{settings.name}:opt-out", frozenset({settings.name})))
+    engine.on_opt_out = lambda lead, number, source: opt_outs.add(number)
 
     def end_shift() -> None:
         engine.stop_dialing()
@@ -295,6 +300,7 @@ def summarise(
         "wall_seconds": wall,
         "events": events,
         "amd_runs": engine.amd_cache.runs if engine.amd_cache else 0,
+        "ivr_outcomes": dict(sorted(c.ivr_outcomes.items())),
     }
 
 

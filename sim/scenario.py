@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dialer.config import describe_validation
+from dialer.ivr import IvrSettings
 
 
 class Dist(BaseModel):
@@ -44,6 +45,24 @@ class Change(BaseModel):
     answer_rate_factor: float = Field(default=1.0, ge=0, le=10)
 
 
+class IvrListener(BaseModel):
+    """How people answer an agentless campaign's menu: the share who press each
+    key, and when (seconds after the message starts)."""
+
+    model_config = ConfigDict(extra="forbid")
+    keys: dict[str, float] = Field(default_factory=lambda: {"9": 0.03, "2": 0.1})
+    press: Dist = Dist(kind="lognormal", mean=8.0, sd=3.0, min=1.0, max=30.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> IvrListener:
+        bad = [k for k in self.keys if len(k) != 1 or k not in "0123456789*#"]
+        if bad:
+            raise ValueError(f"keys must be single DTMF digits, got {bad}")
+        if any(p < 0 for p in self.keys.values()) or sum(self.keys.values()) > 1.0 + 1e-9:
+            raise ValueError("key shares must be >= 0 and sum to at most 1")
+        return self
+
+
 class CalledParty(BaseModel):
     model_config = ConfigDict(extra="forbid")
     answer_rate: float = Field(ge=0, le=1)  # share of dials answered (person or machine)
@@ -55,6 +74,7 @@ class CalledParty(BaseModel):
     talk: Dist = Dist(kind="lognormal", mean=120.0, sd=90.0, min=5.0, max=3600.0)
     patience: Dist = Dist(kind="lognormal", mean=6.0, sd=4.0, min=0.5, max=60.0)
     changes: list[Change] = Field(default_factory=list)
+    ivr: IvrListener | None = None  # for agentless campaigns
 
     @model_validator(mode="after")
     def _check(self) -> CalledParty:
@@ -89,6 +109,7 @@ class CampaignModel(BaseModel):
     calltimes: str = "us-tcpa"
     timezone: str = "America/New_York"
     max_attempts_per_day: int | None = Field(default=None, ge=1, le=100)
+    ivr: IvrSettings | None = None  # agentless: the message and menu people hear
 
 
 class Scenario(BaseModel):

@@ -1,0 +1,33 @@
+"""An agentless campaign in the simulator: people hear the message, press keys,
+and those who press 9 are never dialled again."""
+
+from __future__ import annotations
+
+from carriers.simulated import PartyKind
+from dialer.compliance.gate import DialGate
+from dialer.ports import Lead
+from sim.runner import SimOptions, run_scenario
+from sim.scenario import load_scenario
+from tests.conftest import ROOT
+
+
+async def test_agentless_campaign_serves_everyone_and_honours_opt_outs() -> None:
+    sc = load_scenario(ROOT / "config/scenarios/agentless-reminders.toml")
+    sc = sc.model_copy(update={"list_size": 600, "audio": "synthetic"})
+    res = await run_scenario(sc, SimOptions())
+    s = res.summary
+    outcomes = s["ivr_outcomes"]
+    assert outcomes.get("opt_out", 0) > 0 and outcomes.get("to_agent", 0) > 0
+    assert s["abandoned"] == 0  # nobody waits for an agent who is not there
+    assert s["results"]["ivr_completed"] >= sum(outcomes.values()) - outcomes.get("to_agent", 0)
+    # each opt-out landed on the campaign's list, and the gate now refuses it
+    engine = res.engine
+    gate = engine.gate
+    assert isinstance(gate, DialGate)
+    (lst,) = [x for name, x in gate.dnc.lists.items() if name.endswith(":opt-out")]
+    assert len(lst) == outcomes["opt_out"]
+    numbers = ["+" + str(k) for k in lst._pending]
+    for n in numbers:
+        verdict = gate(Lead(1, [n]), sc.start)
+        assert not verdict.allowed and verdict.reason == "dnc"
+    assert all(b.ivr_key is not None for b in res.pbx.truth.values() if b.kind is PartyKind.PERSON)
