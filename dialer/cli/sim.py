@@ -166,3 +166,74 @@ def demo(
         f"{counts.open_attempts} open, {counts.live} live answers, {counts.abandoned} abandoned; "
         f"contacts: {counts.contacts})"
     )
+
+
+@app.command("pbx")
+def pbx(
+    scenario: Path = typer.Option(..., "--scenario", help="Scenario TOML: its called_party."),
+    port: int = typer.Option(5060, help="UDP port for SIP (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on and advertise."),
+    seed: int = typer.Option(None, help="Random seed (default: the scenario's)."),
+    unavailable_rate: float = typer.Option(
+        0.0, "--unavailable-rate", min=0.0, max=1.0, help="Share of INVITEs answered 503."
+    ),
+    patience: bool = typer.Option(
+        True,
+        "--patience/--no-patience",
+        help="A person who hears no audio for their patience hangs up (else talks anyway).",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="Do not print one line per call."),
+) -> None:
+    """Run a SIP-speaking simulated PBX in the foreground (Ctrl-C stops it).
+
+    INVITEs to sip:NUMBER@HOST:PORT are answered as the scenario's called parties
+    would (ringing, person or machine greetings over RTP, busy, bad number, no
+    answer), so a trunk can be pointed at it."""
+    import signal
+
+    from sim.sip_pbx import LegEnded, LegStarted, SipPbxParams
+    from sim.sip_pbx_server import SipPbxServer
+
+    try:
+        sc = load_scenario(scenario)
+        params = SipPbxParams(
+            channels=sc.channels,
+            unavailable_rate=unavailable_rate,
+            patience_needs_audio=patience,
+        )
+    except (ScenarioError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    def show(ev: LegStarted | LegEnded) -> None:
+        if quiet or not isinstance(ev, LegEnded):
+            return
+        kind = ev.kind.value if ev.kind is not None else "refused"
+        line = f"{ev.number or '?'}: {kind}, {ev.status}"
+        if ev.answered_at is not None:
+            line += f", {ev.at - ev.answered_at:.1f} s answered, hung up by {ev.hung_up_by}"
+            line += f", {ev.rtp_sent} RTP packets sent"
+        typer.echo(f"{line} ({ev.cause})" if ev.cause else line)
+
+    async def serve() -> None:
+        server = SipPbxServer.from_scenario(
+            sc, seed=seed, params=params, host=host, port=port, on_event=show
+        )
+        try:
+            h, p = await server.start()
+        except OSError as exc:
+            err.print(f"[red]error:[/red] cannot listen on udp:{host}:{port}: {exc.strerror}")
+            raise typer.Exit(2) from None
+        typer.echo(f"simulated PBX ({sc.name}) listening on udp:{h}:{p}  (sip:NUMBER@{h}:{p})")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(server.pbx.counts.items()))
+            typer.echo(f"stopped; calls: {counts or 'none'}")
+
+    asyncio.run(serve())
