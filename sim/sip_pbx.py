@@ -31,7 +31,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -59,6 +59,7 @@ from carriers.sip.sdp import (
     SessionDescription,
     build_answer,
     parse_sdp,
+    remote_media,
 )
 from carriers.sip.sdp import MediaParams as SdpMedia
 from carriers.sip.transaction import TimerParams
@@ -174,6 +175,7 @@ class PbxLeg:
     local_port: int | None = None
     answer_due: bool = False  # the answer time came before the RTP socket was ready
     remote: SdpMedia | None = None
+    remote_sdp: bytes | None = None  # what ``remote`` was read from (re-INVITEs change it)
     media: MediaSession | None = None
     answered_at: float | None = None
     heard_at: float | None = None
@@ -423,6 +425,7 @@ class SipPbx:
         )
         self.endpoint.answer(leg.call, answer.serialise(), now)
         leg.phase, leg.answered_at, leg.remote = Phase.ANSWERED, now, remote
+        leg.remote_sdp = leg.call.remote_sdp
         event_pt = remote.telephone_event_pt
         leg.media = MediaSession(
             remote.codec.payload_type,
@@ -441,17 +444,35 @@ class SipPbx:
 
     def _media_tick(self, tick: float) -> None:
         for leg in self.legs.values():
-            media, remote = leg.media, leg.remote
-            if media is None or remote is None:
+            media = leg.media
+            if media is None:
                 continue
+            if leg.call.remote_sdp is not leg.remote_sdp:
+                self._follow_reinvite(leg)
             if media.queued_frames < 3:
                 media.play(self._noise)  # a live line is never digitally silent
             media.handle_timer(tick)
             datagrams = media.datagrams_to_send()
-            if remote.on_hold:
+            remote = leg.remote
+            if remote is None or remote.on_hold:
                 continue
             dest = (remote.address, remote.port)
             self._rtp_out += [(leg.call_id, d, dest) for d in datagrams]
+
+    @staticmethod
+    def _follow_reinvite(leg: PbxLeg) -> None:
+        """The caller re-INVITEd (the endpoint answered it with our unchanged SDP):
+        send to its new address, or hold while it says sendonly/inactive."""
+        leg.remote_sdp = leg.call.remote_sdp
+        try:
+            remote = remote_media(parse_sdp(leg.remote_sdp or b""))
+        except (SdpError, SdpNegotiationError):
+            return  # keep streaming where we were
+        if leg.remote is not None:
+            # The codec stays the one our (unchanged) answer agreed on.
+            leg.remote = replace(
+                leg.remote, address=remote.address, port=remote.port, direction=remote.direction
+            )
 
     def _hang_up(self, leg: PbxLeg, now: float, cause: str) -> None:
         self.endpoint.bye(leg.call, now)

@@ -264,6 +264,16 @@ async def test_junk_gets_400_or_is_dropped_and_calls_still_work(uac: Uac, sink: 
         resp = parse_message(reply)
         assert getattr(resp, "status", None) == 400
         assert resp.call_id == "junk@x"
+        # A trunk's OPTIONS keep-alive is answered 200.
+        options = (
+            "OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKping1\r\n"
+            "Call-ID: ping@x\r\nCSeq: 7 OPTIONS\r\nFrom: <sip:a@b>;tag=2\r\nTo: <sip:c@d>\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        raw.sendto(options, pbx.addr)
+        reply = await asyncio.get_running_loop().run_in_executor(None, raw.recv, 65536)
+        assert getattr(parse_message(reply), "status", None) == 200
         raw.close()
         assert pbx.server.errors == 0
         # ...and the PBX still answers real calls.
