@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -82,6 +83,7 @@ class SipPbxServer:
         self._timer: TimerHandle | None = None
         self._timer_when = 0.0
         self.errors = 0  # exceptions caught so one bad input never stops the PBX
+        self.lags: deque[float] = deque(maxlen=20_000)  # how late each timer ran (s)
 
     @classmethod
     def from_scenario(
@@ -177,8 +179,15 @@ class SipPbxServer:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._guard(lambda: self.pbx.handle_timer(self._now()))
+        now = self._now()
+        self.lags.append(max(0.0, now - self._timer_when))
+        self._guard(lambda: self.pbx.handle_timer(now))
         self._pump()
+
+    def lag_p99(self) -> float:
+        """99th percentile of timer lateness over the last timers (seconds): how far
+        behind the 20 ms media clock the PBX is running."""
+        return float(np.percentile(np.asarray(self.lags), 99)) if self.lags else 0.0
 
     # --- outputs ---------------------------------------------------------------------
     def _pump(self) -> None:

@@ -235,5 +235,6 @@ def pbx(
             await server.stop()
             counts = ", ".join(f"{k} {v}" for k, v in sorted(server.pbx.counts.items()))
             typer.echo(f"stopped; calls: {counts or 'none'}")
+            typer.echo(f"timer lag p99: {server.lag_p99() * 1000:.1f} ms")
 
     asyncio.run(serve())
