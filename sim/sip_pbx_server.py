@@ -72,6 +72,9 @@ class SipPbxServer:
         clock: Clock | None = None,
         on_event: EventCallback | None = None,
     ) -> None:
+        if host in ("0.0.0.0", "::", ""):
+            # The address goes into Contact and SDP: a wildcard would read as "hold".
+            raise ValueError(f"SipPbxServer host {host!r}: give the concrete address to use")
         self.pbx = pbx
         self.host = host
         self.port = port

@@ -216,9 +216,15 @@ def pbx(
         typer.echo(f"{line} ({ev.cause})" if ev.cause else line)
 
     async def serve() -> None:
-        server = SipPbxServer.from_scenario(
-            sc, seed=seed, params=params, host=host, port=port, on_event=show
-        )
+        if sc.audio == "corpus":
+            err.print("loading greetings (the first run builds the speech corpus; a minute or so)")
+        try:
+            server = SipPbxServer.from_scenario(
+                sc, seed=seed, params=params, host=host, port=port, on_event=show
+            )
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] --host: {exc}")
+            raise typer.Exit(2) from None
         try:
             h, p = await server.start()
         except OSError as exc:

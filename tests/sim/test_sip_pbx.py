@@ -19,6 +19,7 @@ from carriers.sip import parse_message
 from carriers.sip.endpoint import Call, CallAnswered, CallEnded, CallFailed, CallProgress
 from carriers.sip.sdp import PCMA, PCMU, Codec, parse_sdp, remote_media
 from sim.sip_pbx import SipPbxParams
+from sim.sip_pbx_server import SipPbxServer
 from tests.sim.uac import FAST, Pbx, RtpSink, Uac, scenario, start_pbx
 
 
@@ -296,3 +297,9 @@ async def test_stop_hangs_up_calls_in_progress(uac: Uac, sink: RtpSink) -> None:
     ended = await uac.next(CallEnded)
     assert ended.by_remote
     assert FAST.post_dial_delay_s < 0.1
+
+
+def test_wildcard_address_is_refused() -> None:
+    # It would be advertised in SDP, where 0.0.0.0 means "on hold".
+    with pytest.raises(ValueError, match="concrete address"):
+        SipPbxServer.from_scenario(scenario(), host="0.0.0.0")
