@@ -15,7 +15,10 @@ INVITE samples a :class:`PartyBehaviour` and the PBX plays it out in SIP and RTP
   to they talk for ``talk_s`` and hang up (BYE).  A machine hangs up ``machine_s``
   after answering.  Our BYE ends the call at any time;
 * ``unavailable_rate`` of INVITEs (and any beyond ``channels``) get 503 at once,
-  to exercise trunk failover.
+  to exercise trunk failover;
+* with ``early_media`` the 180 becomes a 183 carrying the SDP answer, with ringback
+  tone streamed until the 200 (same SDP), and a bad number plays the SIT tone in
+  early media before its 404.
 
 Feed it ``receive_sip(data, addr, now)``, ``receive_rtp(call_id, data, addr, now)``
 and ``handle_timer(now)`` at ``get_timer()``; send ``sip_datagrams_to_send()`` from
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from carriers.base import SAMPLE_RATE
 from carriers.rtp import g711
@@ -84,6 +88,9 @@ class SipPbxParams:
     heard_rms: float = 300.0  # RTP louder than this (int16 RMS) means "spoken to"
     noise_rms: float = 60.0  # line noise sent after the greeting
     codecs: tuple[Codec, ...] = (PCMU, PCMA)  # in our order of preference
+    # 183 with SDP instead of 180: ringback tone while ringing, and for a bad number
+    # the SIT tone before the 404, as many networks send
+    early_media: bool = False
     user_agent: str = "dialer-sim-pbx"
     timers: TimerParams = field(default_factory=TimerParams)
 
@@ -176,6 +183,8 @@ class PbxLeg:
     answer_due: bool = False  # the answer time came before the RTP socket was ready
     remote: SdpMedia | None = None
     remote_sdp: bytes | None = None  # what ``remote`` was read from (re-INVITEs change it)
+    answer_sdp: bytes = b""  # ours, the same in 183 and 200 (RFC 3264)
+    filler: npt.NDArray[np.int16] | None = None  # looped when nothing else is queued
     media: MediaSession | None = None
     answered_at: float | None = None
     heard_at: float | None = None
@@ -217,6 +226,8 @@ class SipPbx:
         self._now = 0.0
         noise = self.rng.normal(0.0, self.params.noise_rms, SAMPLE_RATE)
         self._noise = np.clip(np.round(noise), -32768, 32767).astype(np.int16)
+        self._ringback = _ringback(self._noise)
+        self._sit = _sit_tone()
 
     def _endpoint_config(self, host: str, port: int) -> EndpointConfig:
         p = self.params
@@ -364,15 +375,21 @@ class SipPbx:
         leg = PbxLeg(call, number, b, offer, now)
         self.legs[call.call_id] = leg
         self._events.append(LegStarted(call.call_id, number, b.kind, now))
-        if b.kind is PartyKind.BAD_NUMBER:
+        if b.kind is PartyKind.BAD_NUMBER and p.early_media:
+            self._want_media(leg)
+            self._schedule(leg, now + p.post_dial_delay_s, _Do.RING)
+        elif b.kind is PartyKind.BAD_NUMBER:
             self._schedule(leg, now + p.bad_number_s, _Do.BAD_NUMBER)
         elif b.kind is PartyKind.BUSY:
             self._schedule(leg, now + p.busy_tone_s, _Do.BUSY)
         else:
-            if b.kind is not PartyKind.NO_ANSWER:
-                leg.media_wanted = True
-                self._events.append(OpenMedia(call.call_id))
+            if b.kind is not PartyKind.NO_ANSWER or p.early_media:
+                self._want_media(leg)
             self._schedule(leg, now + p.post_dial_delay_s, _Do.RING)
+
+    def _want_media(self, leg: PbxLeg) -> None:
+        leg.media_wanted = True
+        self._events.append(OpenMedia(leg.call_id))
 
     def _on_ended(self, ev: CallEnded, now: float) -> None:
         leg = self.legs.get(ev.call.call_id)
@@ -400,9 +417,20 @@ class SipPbx:
         elif action is _Do.GIVE_UP:
             self._reject(leg, 480, now, f"no answer in {p.max_ring_s:g} s")
         elif action is _Do.RING:
-            self.endpoint.ring(leg.call, now, 180)
             leg.phase = Phase.RINGING
-            if b.kind is PartyKind.NO_ANSWER:
+            if p.early_media and leg.local_port is not None:
+                media = self._start_media(leg, now)
+                self.endpoint.ring(leg.call, now, 183, leg.answer_sdp)
+                if b.kind is PartyKind.BAD_NUMBER:
+                    media.play(self._sit)  # then line noise until the 404
+                else:
+                    leg.filler = self._ringback
+            else:
+                self.endpoint.ring(leg.call, now, 180)
+            if b.kind is PartyKind.BAD_NUMBER:
+                sit_end = now + len(self._sit) / SAMPLE_RATE + 0.2
+                self._schedule(leg, max(leg.started + p.bad_number_s, sit_end), _Do.BAD_NUMBER)
+            elif b.kind is PartyKind.NO_ANSWER:
                 self._schedule(leg, now + p.max_ring_s, _Do.GIVE_UP)
             else:
                 answer_at = max(now, leg.started + b.ring_s)
@@ -415,16 +443,15 @@ class SipPbx:
         elif action is _Do.HANG_UP:
             self._hang_up(leg, now, "far end hung up")
 
-    def _answer(self, leg: PbxLeg, now: float) -> None:
-        if leg.phase is not Phase.RINGING or leg.local_port is None:
-            return
-        p, b = self.params, leg.behaviour
+    def _start_media(self, leg: PbxLeg, now: float) -> MediaSession:
+        """Our SDP answer and the RTP sender (at the 183, or else at the 200)."""
+        assert leg.local_port is not None
         session_id = int(self.rng.integers(1, 2**31))
         answer, remote = build_answer(
-            leg.offer, self.host, leg.local_port, session_id, codecs=p.codecs, username="simpbx"
-        )
-        self.endpoint.answer(leg.call, answer.serialise(), now)
-        leg.phase, leg.answered_at, leg.remote = Phase.ANSWERED, now, remote
+            leg.offer, self.host, leg.local_port, session_id,
+            codecs=self.params.codecs, username="simpbx",
+        )  # fmt: skip
+        leg.answer_sdp, leg.remote = answer.serialise(), remote
         leg.remote_sdp = leg.call.remote_sdp
         event_pt = remote.telephone_event_pt
         leg.media = MediaSession(
@@ -432,10 +459,21 @@ class SipPbx:
             event_pt if event_pt is not None and 96 <= event_pt <= 127 else None,
             rng=self.rng,
         )
-        if b.clip is not None:
-            leg.media.play(b.clip.samples)
         if self._tick_at is None:
             self._tick_at = now
+        return leg.media
+
+    def _answer(self, leg: PbxLeg, now: float) -> None:
+        if leg.phase is not Phase.RINGING or leg.local_port is None:
+            return
+        p, b = self.params, leg.behaviour
+        media = leg.media or self._start_media(leg, now)
+        media.stop_playing()  # the ringback, when there was early media
+        leg.filler = None
+        self.endpoint.answer(leg.call, leg.answer_sdp, now)
+        leg.phase, leg.answered_at = Phase.ANSWERED, now
+        if b.clip is not None:
+            media.play(b.clip.samples)
         if b.kind is PartyKind.PERSON:
             limit = b.patience_s if p.patience_needs_audio else b.talk_s
         else:
@@ -450,7 +488,8 @@ class SipPbx:
             if leg.call.remote_sdp is not leg.remote_sdp:
                 self._follow_reinvite(leg)
             if media.queued_frames < 3:
-                media.play(self._noise)  # a live line is never digitally silent
+                # a live line is never digitally silent
+                media.play(self._noise if leg.filler is None else leg.filler)
             media.handle_timer(tick)
             datagrams = media.datagrams_to_send()
             remote = leg.remote
@@ -502,6 +541,25 @@ class SipPbx:
             by, cause, sent, leg.rtp_received, leg.heard_at,
         )  # fmt: skip
         self._events.append(ended)
+
+
+def _tone(freqs: tuple[float, ...], seconds: float, level: float) -> npt.NDArray[np.float64]:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return level * sum((np.sin(2 * np.pi * f * t) for f in freqs), np.zeros(len(t)))
+
+
+def _ringback(noise: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+    """One North American ringback cycle: 440 + 480 Hz for 2 s, 4 s of line noise."""
+    on = _tone((440.0, 480.0), 2.0, 2500.0).astype(np.int16)
+    return np.concatenate([on, *([noise] * 4)])
+
+
+def _sit_tone() -> npt.NDArray[np.int16]:
+    """Special information tone for "number not in service" (ITU-T E.180 / Telcordia):
+    913.8, 1370.6 and 1776.7 Hz for 274, 274 and 380 ms."""
+    parts = [_tone((913.8,), 0.274, 6000.0), _tone((1370.6,), 0.274, 6000.0)]
+    parts.append(_tone((1776.7,), 0.380, 6000.0))
+    return np.concatenate(parts).astype(np.int16)
 
 
 __all__ = [

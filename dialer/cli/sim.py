@@ -182,6 +182,9 @@ def pbx(
         "--patience/--no-patience",
         help="A person who hears no audio for their patience hangs up (else talks anyway).",
     ),
+    early_media: bool = typer.Option(
+        False, "--early-media", help="183 with ringback (and SIT before 404) instead of 180."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="Do not print one line per call."),
 ) -> None:
     """Run a SIP-speaking simulated PBX in the foreground (Ctrl-C stops it).
@@ -200,6 +203,7 @@ def pbx(
             channels=sc.channels,
             unavailable_rate=unavailable_rate,
             patience_needs_audio=patience,
+            early_media=early_media,
         )
     except (ScenarioError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -299,6 +299,24 @@ async def test_stop_hangs_up_calls_in_progress(uac: Uac, sink: RtpSink) -> None:
     assert FAST.post_dial_delay_s < 0.1
 
 
+async def test_early_media_arrives_before_the_answer(uac: Uac, sink: RtpSink) -> None:
+    params = SipPbxParams(post_dial_delay_s=0.05, early_media=True)
+    pbx = await start_pbx(scenario(ring='{ kind = "fixed", mean = 0.8 }'), params)
+    try:
+        call = await dial(uac, pbx, sink)
+        progress = await uac.next(CallProgress)
+        assert progress.status == 183 and progress.sdp is not None
+        answered = await uac.next(CallAnswered)
+        early = len(sink.packets)
+        assert early >= 20, "ringback streamed while ringing"  # ~0.75 s of it
+        assert answered.sdp == progress.sdp
+        uac.endpoint.bye(call, uac.now())
+        uac.pump()
+        assert (await pbx.wait_ended()).status == 200
+    finally:
+        await pbx.server.stop()
+
+
 def test_wildcard_address_is_refused() -> None:
     # It would be advertised in SDP, where 0.0.0.0 means "on hold".
     with pytest.raises(ValueError, match="concrete address"):

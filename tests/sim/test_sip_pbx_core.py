@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from amd.sit import SitDetector
 from carriers.base import AudioClip
 from carriers.rtp import g711
 from carriers.rtp.packet import RtpPacket
@@ -297,3 +298,38 @@ def test_params_are_checked() -> None:
         SipPbxParams(unavailable_rate=1.5)
     with pytest.raises(ValueError, match="channels"):
         SipPbxParams(channels=0)
+
+
+def test_early_media_ringback_then_the_greeting_on_the_same_sdp() -> None:
+    w = Wire(person(ring_s=3.0), SipPbxParams(early_media=True))
+    w.invite()
+    w.run_until(4.0)
+    t183, progress = w.first(CallProgress, status=183)
+    assert t183 == pytest.approx(0.4) and isinstance(progress, CallProgress)
+    assert progress.sdp is not None
+    assert not any(isinstance(ev, CallProgress) and ev.status == 180 for _, ev in w.events)
+    t200, answered = w.first(CallAnswered)
+    assert t200 == pytest.approx(3.0) and isinstance(answered, CallAnswered)
+    assert answered.sdp == progress.sdp  # one answer for the whole session
+    early = [p for t, _, p, _ in w.rtp if t < 3.0 - 1e-9]
+    assert len(early) == round((3.0 - 0.4) / 0.02)
+    ring = np.concatenate([g711.decode(p.payload, 0) for p in early[:100]])  # 2 s tone
+    spectrum = np.abs(np.fft.rfft(ring.astype(float)))
+    peak = np.fft.rfftfreq(len(ring), 1 / 8000)[np.argmax(spectrum)]
+    assert peak == pytest.approx(440, abs=5) or peak == pytest.approx(480, abs=5)
+    after = [p for t, _, p, _ in w.rtp if t >= 3.0 - 1e-9]
+    got = np.concatenate([g711.decode(p.payload, 0) for p in after[:50]])
+    np.testing.assert_array_equal(got, g711.decode(g711.encode(CLIP.samples, 0), 0))
+
+
+def test_early_media_bad_number_plays_sit_then_404() -> None:
+    w = Wire(PartyBehaviour(PartyKind.BAD_NUMBER, ring_s=0.0), SipPbxParams(early_media=True))
+    w.invite()
+    w.run_until(5.0)
+    assert w.first(CallProgress, status=183)[0] == pytest.approx(0.4)
+    t404, _ = w.first(CallFailed, status=404)
+    assert t404 == pytest.approx(0.4 + 0.928 + 0.2, abs=0.03)
+    det = SitDetector()
+    found = [det.feed(g711.decode(p.payload, 0)) for _, _, p, _ in w.rtp]
+    assert any(f is not None for f in found), "the engine's SIT detector hears it"
+    assert w.closed == [w.ended[0].call_id]
