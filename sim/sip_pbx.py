@@ -32,6 +32,7 @@ the SIP socket and ``rtp_datagrams_to_send()`` from each call's RTP socket.  Eve
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
@@ -211,7 +212,7 @@ class SipPbx:
         self.model = model
         self.rng = rng
         self.params = params or SipPbxParams()
-        self.host = host
+        self.host = _require_ip(host)
         self.endpoint = Endpoint(self._endpoint_config(host, port))
         self.legs: dict[str, PbxLeg] = {}
         # Ground truth per SIP Call-ID, for tests and for scoring AMD; never sent.
@@ -236,6 +237,7 @@ class SipPbx:
         )
 
     def set_address(self, host: str, port: int) -> None:
+        _require_ip(host)
         self.host = host
         self.endpoint.config = self._endpoint_config(host, port)
 
@@ -360,7 +362,8 @@ class SipPbx:
             return
         try:
             offer = parse_sdp(ev.sdp or b"")
-            build_answer(offer, self.host, 9, 0, codecs=p.codecs)  # can we answer it?
+            _, media = build_answer(offer, self.host, 9, 0, codecs=p.codecs)  # answerable?
+            self._check_address(media.address)
         except SdpNegotiationError as exc:
             self._refuse(call, number, 488, now, str(exc))
             return
@@ -386,6 +389,20 @@ class SipPbx:
             if b.kind is not PartyKind.NO_ANSWER or p.early_media:
                 self._want_media(leg)
             self._schedule(leg, now + p.post_dial_delay_s, _Do.RING)
+
+    def _check_address(self, address: str) -> None:
+        """RTP goes to an IP literal of our own family: a host name would need a
+        blocking lookup, an IPv6 peer cannot be reached from an IPv4 socket."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            raise SdpNegotiationError(f"c= address {address[:60]!r} is not an IP address") from None
+        if ip.version != self._ip_version:
+            raise SdpNegotiationError(f"c= address {address} is not IPv{self._ip_version}")
+
+    @property
+    def _ip_version(self) -> int:
+        return ipaddress.ip_address(self.host).version
 
     def _want_media(self, leg: PbxLeg) -> None:
         leg.media_wanted = True
@@ -498,13 +515,13 @@ class SipPbx:
             dest = (remote.address, remote.port)
             self._rtp_out += [(leg.call_id, d, dest) for d in datagrams]
 
-    @staticmethod
-    def _follow_reinvite(leg: PbxLeg) -> None:
+    def _follow_reinvite(self, leg: PbxLeg) -> None:
         """The caller re-INVITEd (the endpoint answered it with our unchanged SDP):
         send to its new address, or hold while it says sendonly/inactive."""
         leg.remote_sdp = leg.call.remote_sdp
         try:
             remote = remote_media(parse_sdp(leg.remote_sdp or b""))
+            self._check_address(remote.address)
         except (SdpError, SdpNegotiationError):
             return  # keep streaming where we were
         if leg.remote is not None:
@@ -541,6 +558,14 @@ class SipPbx:
             by, cause, sent, leg.rtp_received, leg.heard_at,
         )  # fmt: skip
         self._events.append(ended)
+
+
+def _require_ip(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"PBX address {host!r} must be an IP address (it goes into SDP)") from None
+    return host
 
 
 def _tone(freqs: tuple[float, ...], seconds: float, level: float) -> npt.NDArray[np.float64]:

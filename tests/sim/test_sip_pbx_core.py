@@ -333,3 +333,18 @@ def test_early_media_bad_number_plays_sit_then_404() -> None:
     found = [det.feed(g711.decode(p.payload, 0)) for _, _, p, _ in w.rtp]
     assert any(f is not None for f in found), "the engine's SIT detector hears it"
     assert w.closed == [w.ended[0].call_id]
+
+
+@pytest.mark.parametrize("address", ["pbx.example.com", "::1"])
+def test_media_address_must_be_an_ip_of_our_family(address: str) -> None:
+    w = Wire(person())
+    offer = build_offer("127.0.0.1", 40000, 1).serialise().replace(b"127.0.0.1", address.encode())
+    w.uac.invite("sip:1@127.0.0.1", offer, PBX, 0.0)
+    w.flush()
+    assert w.first(CallFailed, status=488)
+    assert w.model.seen == []
+
+
+def test_pbx_address_must_be_an_ip() -> None:
+    with pytest.raises(ValueError, match="must be an IP address"):
+        SipPbx(Fixed(person()), np.random.default_rng(0), host="localhost")
