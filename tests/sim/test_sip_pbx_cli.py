@@ -7,7 +7,10 @@ import signal
 import sys
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from carriers.sip.endpoint import CallFailed, CallProgress
+from dialer.cli import app
 from tests.sim.uac import RtpSink, Uac
 
 SCENARIO = """
@@ -64,14 +67,13 @@ async def test_cli_runs_the_pbx_until_interrupted(tmp_path: Path) -> None:
             await proc.wait()
 
 
-async def test_cli_rejects_a_bad_scenario(tmp_path: Path) -> None:
+def test_cli_rejects_bad_input_with_exit_2(tmp_path: Path) -> None:
     sc = tmp_path / "bad.toml"
     sc.write_text(SCENARIO.replace("answer_rate = 0.0", "answer_rate = 7"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer.cli", "sim", "pbx", "--scenario", str(sc), "--port", "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, errs = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2
-    assert "called_party.answer_rate" in errs.decode()
+    r = CliRunner().invoke(app, ["sim", "pbx", "--scenario", str(sc), "--port", "0"])
+    assert r.exit_code == 2 and "called_party.answer_rate" in r.stderr
+    sc.write_text(SCENARIO)
+    r = CliRunner().invoke(app, ["sim", "pbx", "--scenario", str(sc), "--host", "0.0.0.0"])
+    assert r.exit_code == 2 and "--host" in r.stderr and "concrete address" in r.stderr
+    r = CliRunner().invoke(app, ["sim", "pbx", "--scenario", str(sc), "--unavailable-rate", "2"])
+    assert r.exit_code == 2 and "--unavailable-rate" in r.stderr
