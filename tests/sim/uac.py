@@ -167,6 +167,11 @@ class RtpSink:
         )
         return self
 
+    def rate(self) -> float:
+        """Packets per second over the span they arrived in."""
+        times = [t for t, _, _ in self.packets]
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
     @property
     def port(self) -> int:
         assert self.transport is not None
@@ -191,7 +196,19 @@ class RtpSink:
             self.transport.close()
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_udp_port_pair() -> int:
+    """A port N with N and N + 2 both free (SIPp binds its -mp port and the one two
+    above for video, and fails if either is taken)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
+            a.bind(("127.0.0.1", 0))
+            port = int(a.getsockname()[1])
+            if port > 65533:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                try:
+                    b.bind(("127.0.0.1", port + 2))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free UDP port pair on 127.0.0.1")
