@@ -16,6 +16,9 @@ INVITE samples a :class:`PartyBehaviour` and the PBX plays it out in SIP and RTP
   after answering.  Our BYE ends the call at any time;
 * ``unavailable_rate`` of INVITEs (and any beyond ``channels``) get 503 at once,
   to exercise trunk failover;
+* a person whose scenario has an IVR model (agentless campaigns) presses their key
+  ``ivr_key_s`` after first hearing audio, as RFC 4733 telephone-events when the
+  offer had them;
 * with ``early_media`` the 180 becomes a 183 carrying the SDP answer, with ringback
   tone streamed until the 200 (same SDP), and a bad number plays the SIT tone in
   early media before its 404.
@@ -155,6 +158,7 @@ class LegEnded:
     rtp_sent: int = 0
     rtp_received: int = 0
     heard_at: float | None = None
+    pressed: str = ""  # the DTMF key the person sent (RFC 4733), if any
 
 
 PbxEvent = OpenMedia | CloseMedia | LegStarted | LegEnded
@@ -189,6 +193,8 @@ class PbxLeg:
     media: MediaSession | None = None
     answered_at: float | None = None
     heard_at: float | None = None
+    press_at: float | None = None  # agentless campaigns: when the person presses a key
+    pressed: str = ""
     rtp_received: int = 0
     status: int = 0
 
@@ -294,6 +300,9 @@ class SipPbx:
             b = leg.behaviour
             if b.kind is PartyKind.PERSON and self.params.patience_needs_audio:
                 self._schedule(leg, now + b.talk_s, _Do.HANG_UP)
+            if b.kind is PartyKind.PERSON and b.ivr_key:
+                # what they hear is the message with its menu: they press their key
+                leg.press_at = now + b.ivr_key_s
 
     def media_opened(self, call_id: str, port: int, now: float) -> None:
         leg = self.legs.get(call_id)
@@ -504,6 +513,15 @@ class SipPbx:
                 continue
             if leg.call.remote_sdp is not leg.remote_sdp:
                 self._follow_reinvite(leg)
+            if leg.press_at is not None and tick >= leg.press_at:
+                leg.press_at = None
+                key = leg.behaviour.ivr_key or ""
+                if media.telephone_event_pt is not None and key:
+                    try:
+                        media.send_dtmf(key)
+                        leg.pressed = key
+                    except ValueError:
+                        pass  # not a DTMF key: the person presses nothing
             if media.queued_frames < 3:
                 # a live line is never digitally silent
                 media.play(self._noise if leg.filler is None else leg.filler)
@@ -555,7 +573,7 @@ class SipPbx:
         self.counts[key] += 1
         ended = LegEnded(
             leg.call_id, leg.number, leg.behaviour.kind, status, now, leg.answered_at,
-            by, cause, sent, leg.rtp_received, leg.heard_at,
+            by, cause, sent, leg.rtp_received, leg.heard_at, leg.pressed,
         )  # fmt: skip
         self._events.append(ended)
 

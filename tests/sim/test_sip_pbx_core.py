@@ -11,7 +11,9 @@ import pytest
 from amd.sit import SitDetector
 from carriers.base import AudioClip
 from carriers.rtp import g711
+from carriers.rtp.dtmf import DigitEvent
 from carriers.rtp.packet import RtpPacket
+from carriers.rtp.session import MediaSession
 from carriers.simulated import PartyBehaviour, PartyKind
 from carriers.sip.endpoint import (
     Call,
@@ -348,3 +350,39 @@ def test_media_address_must_be_an_ip_of_our_family(address: str) -> None:
 def test_pbx_address_must_be_an_ip() -> None:
     with pytest.raises(ValueError, match="must be an IP address"):
         SipPbx(Fixed(person()), np.random.default_rng(0), host="localhost")
+
+
+def test_agentless_person_presses_their_key_after_hearing_the_message() -> None:
+    b = PartyBehaviour(
+        PartyKind.PERSON, 1.0, CLIP, talk_s=20.0, patience_s=5.0, ivr_key="9", ivr_key_s=0.6
+    )
+    w = Wire(b)
+    call = w.invite()
+    w.run_until(2.0)
+    loud = g711.encode((8000 * np.sin(np.arange(160))).astype(np.int16), 0)
+    w.pbx.receive_rtp(call.call_id, RtpPacket(0, 1, 0, 9, loud).to_bytes(), UAC, 2.0)
+    w.run_until(3.5)
+    dtmf = [(t, p) for t, _, p, _ in w.rtp if p.payload_type == 101]
+    assert dtmf and dtmf[0][0] == pytest.approx(2.6, abs=0.021)
+    rx = MediaSession(0, 101)
+    for _, _, p, _ in w.rtp:
+        rx.receive_datagram(p.to_bytes(), 0.0)
+    rx.handle_timer(100.0)
+    digits = [e.digit for e in rx.events() if isinstance(e, DigitEvent)]
+    assert digits == ["9"]
+    w.uac.bye(call, w.now)
+    w.flush()
+    assert w.ended[0].pressed == "9"
+
+
+def test_no_key_without_telephone_event_in_the_offer() -> None:
+    b = PartyBehaviour(PartyKind.PERSON, 1.0, CLIP, ivr_key="1", ivr_key_s=0.1)
+    w = Wire(b)
+    offer = build_offer("127.0.0.1", 40000, 1, telephone_event_pt=None).serialise()
+    call = w.uac.invite("sip:1@127.0.0.1", offer, PBX, 0.0)
+    w.flush()
+    w.run_until(1.5)
+    loud = g711.encode((8000 * np.sin(np.arange(160))).astype(np.int16), 0)
+    w.pbx.receive_rtp(call.call_id, RtpPacket(0, 1, 0, 9, loud).to_bytes(), UAC, 1.5)
+    w.run_until(3.0)
+    assert {p.payload_type for _, _, p, _ in w.rtp} == {0}
