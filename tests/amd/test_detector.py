@@ -196,3 +196,26 @@ def test_mid_length_greeting_over_a_music_bed_without_beep_is_a_machine() -> Non
     assert v.speech_end_ms is not None and 3100 <= v.speech_end_ms <= len(speech) / 8 + 60
     # the same greeting on a quiet line is a person who said a few words
     assert run(create("balanced"), pcm(speech, silence(3.0)))[0].label is Label.HUMAN
+
+
+def test_balanced_waits_out_a_late_beep_after_a_mid_length_greeting() -> None:
+    # a 2.3 s greeting with a pause inside, 1.3 s of silence, then its beep: the person
+    # rule for mid-length greetings waits 1.5 s, so the beep decides it
+    greeting = [silence(0.3), voice(1.0, seed=3), silence(0.4), voice(0.9, seed=4)]
+    x = pcm(*greeting, silence(1.3), tone([1000.0], 0.4), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.MACHINE and v.cause == "beep"
+    # with no beep the same greeting is a person, 1.5 s after it ends
+    v = run(create("balanced"), pcm(*greeting, silence(3.0)))[0]
+    assert v.label is Label.HUMAN and v.cause == "mid_greeting_then_silence"
+    assert v.speech_end_ms is not None and 1500 <= v.decision_ms - v.speech_end_ms <= 1760
+
+
+def test_balanced_quick_rule_stops_short_of_a_one_phrase_prompt() -> None:
+    # "Leave a message." (0.8 s) then a beep 0.65 s later: too long for the quick rule,
+    # so the 1 s greeting silence is still running when the beep comes
+    x = pcm(silence(0.3), voice(0.8, seed=5), silence(0.65), tone([900.0], 0.3), silence(3.0))
+    assert run(create("balanced"), x)[0].label is Label.MACHINE
+    # a 0.6 s answer is still called after the quick rule's 0.6 s
+    v = run(create("balanced"), pcm(silence(0.3), voice(0.6, seed=5), silence(3.0)))[0]
+    assert v.label is Label.HUMAN and v.decision_ms <= 900 + 600 + 220
