@@ -36,6 +36,7 @@ _FULL_SCALE_POWER = 32768.0**2
 _RECENT_FRAMES = 25
 _PAUSE_LOOK_MS = 200  # how far into a pause its background is looked at
 _MUSIC_BELOW_SPEECH_DB = 15.0  # a music bed is played near the level of the voice over it
+_JOINED_MS = 100  # a tone starting this soon after a word may be the word's own vowel
 _WINDOW = np.hanning(FRAME_SAMPLES)
 
 
@@ -88,6 +89,8 @@ class StreamingDetector:
         self._seg_len = 0  # frames in the current steady-frequency segment of the run
         self._tone_gap = 0  # non-tonal frames bridged inside the current run
         self._tone_bridged = False  # the run has bridged gaps: not proof of a beep alone
+        self._word_end = -1000  # ms, end of the last run of 60 ms or more of non-tonal speech
+        self._word_run = 0  # consecutive non-tonal speech frames
         self._tone_end = -1
         self._beep_end: int | None = None
         # Outcome.
@@ -143,6 +146,12 @@ class StreamingDetector:
             # music beds and other sound the VAD rejects still keep a greeting going
             if self._first_speech >= 0:
                 self._last_active = self._t
+            # one odd frame (a beep's onset) is not a word
+            self._word_run = self._word_run + 1 if speech else 0
+            if self._word_run * FRAME_MS >= self.p.min_speech_ms:
+                self._word_end = self._t
+        else:
+            self._word_run = 0
         self._track_speech(speech, power)
         if self._verdict is None:
             return self._decide(tone)
@@ -261,7 +270,11 @@ class StreamingDetector:
             if _near(f, 1100.0) and dur >= p.fax_cng_ms and quiet_before:
                 return self._set(Label.FAX, "fax_cng")
             far_from_fax = not (_near(f, 2100.0) or (_near(f, 1100.0) and quiet_before))
-            if dur >= p.beep_min_ms and far_from_fax and not self._tone_bridged:
+            # a tone that starts as a word ends is a held vowel until it outlasts one;
+            # a machine leaves a gap before its beep
+            joined = self._tone_start - self._word_end < _JOINED_MS
+            need = max(p.beep_min_ms, p.joined_beep_min_ms) if joined else p.beep_min_ms
+            if dur >= need and far_from_fax and not self._tone_bridged:
                 return self._set(Label.MACHINE, "beep")
         if self._first_speech < 0:
             if self._t >= p.silence_timeout_ms:

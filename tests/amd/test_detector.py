@@ -219,3 +219,21 @@ def test_balanced_quick_rule_stops_short_of_a_one_phrase_prompt() -> None:
     # a 0.6 s answer is still called after the quick rule's 0.6 s
     v = run(create("balanced"), pcm(silence(0.3), voice(0.6, seed=5), silence(3.0)))[0]
     assert v.label is Label.HUMAN and v.decision_ms <= 900 + 600 + 220
+
+
+def test_a_held_vowel_at_the_end_of_a_word_is_not_a_beep() -> None:
+    # a word whose last vowel is held on one pitch for 220 ms looks like a tone, but
+    # it starts as the word ends: a person, not a machine's beep
+    x = pcm(silence(0.3), voice(0.5, seed=9), tone([450.0], 0.22), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.HUMAN
+    # the same tone after a pause is a beep, taken at beep_min_ms
+    x = pcm(silence(0.3), voice(0.5, seed=9), silence(0.2), tone([450.0], 0.22), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.MACHINE and v.cause == "beep"
+    assert v.decision_ms <= 1000 + 160 + 40
+    # a beep straight after the last word still counts once it outlasts a vowel
+    x = pcm(silence(0.3), voice(0.5, seed=9), tone([450.0], 0.5), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.MACHINE and v.cause == "beep"
+    assert v.decision_ms >= 800 + 300
