@@ -70,6 +70,7 @@ class StreamingDetector:
         self._recent = np.zeros((_RECENT_FRAMES, FRAME_SAMPLES), dtype=np.float64)
         self._line_checked = -1000  # ms, when a silence was last looked at for music
         self._music_pauses = 0  # pauses in the greeting that held a music bed
+        self._music_end = 0  # ms, when music was last heard after a MACHINE verdict
         self._floor = -1.0
         # Utterance tracking.
         self._run = 0  # consecutive speech frames
@@ -347,8 +348,16 @@ class StreamingDetector:
                     Label.MACHINE, self._t, "machine_end_beep", self._beep_end
                 )
                 return self._end_verdict
-        quiet_since = max(self._last_speech, self._tone_end, 0)
+        quiet_since = max(self._last_speech, self._last_active, self._tone_end, self._music_end, 0)
         if tone is None and not speech and self._t - quiet_since >= p.greeting_end_silence_ms:
+            # a music bed the VAD does not call speech still plays under the greeting:
+            # only line silence ends it (looked at every 200 ms at most)
+            if self._t - self._line_checked < _PAUSE_LOOK_MS:
+                return None
+            self._line_checked = self._t
+            if self._tonal(_PAUSE_LOOK_MS // FRAME_MS):
+                self._music_end = self._t
+                return None
             self._end_verdict = Verdict(Label.MACHINE, self._t, "machine_end_silence", quiet_since)
             return self._end_verdict
         if self._t >= p.beep_timeout_ms:

@@ -237,3 +237,21 @@ def test_a_held_vowel_at_the_end_of_a_word_is_not_a_beep() -> None:
     v = run(create("balanced"), x)[0]
     assert v.label is Label.MACHINE and v.cause == "beep"
     assert v.decision_ms >= 800 + 300
+
+
+def test_music_after_the_last_word_does_not_end_the_greeting_before_the_beep() -> None:
+    # a greeting over a music bed that plays on for 2 s after the last word, then the
+    # beep: the greeting ends at the beep, not 1.5 s after the last word
+    words = [silence(0.3), voice(1.5, seed=6), silence(0.3), voice(1.5, seed=7)]
+    speech = np.concatenate([*words, silence(0.3), voice(1.2, seed=8), silence(2.0)])
+    bed = speech + _chords(7.5, 0.05)[: len(speech)]
+    x = pcm(bed, silence(0.3), tone([1000.0], 0.4), silence(3.0))
+    verdicts = run(create("balanced", wait_for_beep=True), x)
+    assert verdicts[0].label is Label.MACHINE
+    end = verdicts[1]
+    assert end.cause == "machine_end_beep"
+    assert end.beep_ms is not None and abs(end.beep_ms - 7800) <= 40
+    # on a quiet line the same greeting ends 1.5 s after its last word
+    end = run(create("balanced", wait_for_beep=True), pcm(speech, silence(3.0)))[1]
+    assert end.cause == "machine_end_silence"
+    assert end.beep_ms is not None and abs(end.beep_ms - 5100) <= 60
