@@ -141,6 +141,7 @@ class StreamingDetector:
         speech = False
         if tone is not None and self._tone_end - self._tone_start < self.p.beep_min_ms:
             speech = True  # steady vowels look tonal for a few frames; beeps last longer
+            self._word_run = 0
         elif tone is None and loud and power >= self._snr * self._floor:
             speech = self._vad.is_speech(frame.tobytes(), SAMPLE_RATE)
             self._vad_speech_ms += FRAME_MS if speech else 0
