@@ -36,6 +36,7 @@ _FULL_SCALE_POWER = 32768.0**2
 _RECENT_FRAMES = 25
 _PAUSE_LOOK_MS = 200  # how far into a pause its background is looked at
 _MUSIC_BELOW_SPEECH_DB = 15.0  # a music bed is played near the level of the voice over it
+_JOINED_MS = 100  # a tone starting this soon after a word may be the word's own vowel
 _WINDOW = np.hanning(FRAME_SAMPLES)
 
 
@@ -69,6 +70,7 @@ class StreamingDetector:
         self._recent = np.zeros((_RECENT_FRAMES, FRAME_SAMPLES), dtype=np.float64)
         self._line_checked = -1000  # ms, when a silence was last looked at for music
         self._music_pauses = 0  # pauses in the greeting that held a music bed
+        self._music_end = 0  # ms, when music was last heard after a MACHINE verdict
         self._floor = -1.0
         # Utterance tracking.
         self._run = 0  # consecutive speech frames
@@ -88,6 +90,8 @@ class StreamingDetector:
         self._seg_len = 0  # frames in the current steady-frequency segment of the run
         self._tone_gap = 0  # non-tonal frames bridged inside the current run
         self._tone_bridged = False  # the run has bridged gaps: not proof of a beep alone
+        self._word_end = -1000  # ms, end of the last run of 60 ms or more of non-tonal speech
+        self._word_run = 0  # consecutive non-tonal speech frames
         self._tone_end = -1
         self._beep_end: int | None = None
         # Outcome.
@@ -137,12 +141,19 @@ class StreamingDetector:
         speech = False
         if tone is not None and self._tone_end - self._tone_start < self.p.beep_min_ms:
             speech = True  # steady vowels look tonal for a few frames; beeps last longer
+            self._word_run = 0
         elif tone is None and loud and power >= self._snr * self._floor:
             speech = self._vad.is_speech(frame.tobytes(), SAMPLE_RATE)
             self._vad_speech_ms += FRAME_MS if speech else 0
             # music beds and other sound the VAD rejects still keep a greeting going
             if self._first_speech >= 0:
                 self._last_active = self._t
+            # one odd frame (a beep's onset) is not a word
+            self._word_run = self._word_run + 1 if speech else 0
+            if self._word_run * FRAME_MS >= self.p.min_speech_ms:
+                self._word_end = self._t
+        else:
+            self._word_run = 0
         self._track_speech(speech, power)
         if self._verdict is None:
             return self._decide(tone)
@@ -261,7 +272,11 @@ class StreamingDetector:
             if _near(f, 1100.0) and dur >= p.fax_cng_ms and quiet_before:
                 return self._set(Label.FAX, "fax_cng")
             far_from_fax = not (_near(f, 2100.0) or (_near(f, 1100.0) and quiet_before))
-            if dur >= p.beep_min_ms and far_from_fax and not self._tone_bridged:
+            # a tone that starts as a word ends is a held vowel until it outlasts one;
+            # a machine leaves a gap before its beep
+            joined = self._tone_start - self._word_end < _JOINED_MS
+            need = max(p.beep_min_ms, p.joined_beep_min_ms) if joined else p.beep_min_ms
+            if dur >= need and far_from_fax and not self._tone_bridged:
                 return self._set(Label.MACHINE, "beep")
         if self._first_speech < 0:
             if self._t >= p.silence_timeout_ms:
@@ -334,8 +349,16 @@ class StreamingDetector:
                     Label.MACHINE, self._t, "machine_end_beep", self._beep_end
                 )
                 return self._end_verdict
-        quiet_since = max(self._last_speech, self._tone_end, 0)
+        quiet_since = max(self._last_speech, self._last_active, self._tone_end, self._music_end, 0)
         if tone is None and not speech and self._t - quiet_since >= p.greeting_end_silence_ms:
+            # a music bed the VAD does not call speech still plays under the greeting:
+            # only line silence ends it (looked at every 200 ms at most)
+            if self._t - self._line_checked < _PAUSE_LOOK_MS:
+                return None
+            self._line_checked = self._t
+            if self._tonal(_PAUSE_LOOK_MS // FRAME_MS):
+                self._music_end = self._t
+                return None
             self._end_verdict = Verdict(Label.MACHINE, self._t, "machine_end_silence", quiet_since)
             return self._end_verdict
         if self._t >= p.beep_timeout_ms:

@@ -42,6 +42,9 @@ class DetectorParams:
     tone_purity: float = 0.85  # share of frame energy in the one or two strongest peaks
     tone_steady_hz: float = 15.0  # a tone holds its frequency this closely, frame to frame
     beep_min_ms: int = 160
+    # a tone that starts within 100 ms of speech (a held vowel looks like one) must
+    # last this long to be a beep; a beep after a pause needs only beep_min_ms
+    joined_beep_min_ms: int = 300
     fax_cng_ms: int = 400
     fax_ced_ms: int = 600
     # Greeting end (after MACHINE, when wait_for_beep).

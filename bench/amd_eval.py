@@ -16,8 +16,33 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.corpus.evaluate import evaluate
+from sim.corpus.evaluate import classify, evaluate
+from sim.corpus.generate import Clip
 from sim.corpus.store import build
+
+
+def people_timing(clips: list[Clip]) -> None:
+    """When people finish their first utterance (the generator's own figure), and how
+    long after that each detector calls them: a detector that confirms a person on the
+    silence after their greeting cannot decide sooner than the first of these."""
+    people = [c for c in clips if c.label == "human" and c.first_speech_end_ms is not None]
+    ends = np.array([c.first_speech_end_ms for c in people], dtype=float)
+    print(
+        f"people: first utterance ends {np.median(ends):.0f} ms after answer (median), "
+        f"{np.mean(ends <= 1000):.1%} of people have finished it by 1000 ms"
+    )
+    for profile in ("balanced", "asterisk"):
+        gaps = []
+        for c in people:
+            out = classify(c.samples, profile)
+            if out.label == "human":
+                assert c.first_speech_end_ms is not None
+                gaps.append(out.decision_ms - c.first_speech_end_ms)
+        if gaps:
+            print(
+                f"  {profile}: people called HUMAN {np.median(gaps):.0f} ms (median) after "
+                f"their first utterance ends"
+            )
 
 
 def main() -> None:
@@ -49,6 +74,7 @@ def main() -> None:
         )
         misses = collections.Counter((kinds[m[0]], m[2]) for m in r.misses)
         print("           misses (kind -> verdict):", dict(misses.most_common(8)))
+    people_timing(clips)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,10 @@ class Clip:
     label: str
     samples: npt.NDArray[np.int16]
     beep_ms: int | None
+    # people only: when the first thing they say ends (ms after answer), from the
+    # generator itself.  A detector that waits for the end of that utterance cannot
+    # call the person sooner, so its distribution bounds the people decision latency.
+    first_speech_end_ms: int | None = None
 
 
 def _sil(seconds: float) -> Audio:
@@ -170,7 +174,8 @@ class _Maker:
         x = np.concatenate(notes)
         return np.pad(x, (0, max(0, int(seconds * RATE) + 1 - len(x))))
 
-    def human(self, kind: str) -> Audio:
+    def human(self, kind: str) -> tuple[Audio, float]:
+        """A person answering, and when their first utterance ends (s after answer)."""
         r = self.rng
         lead = r.uniform(0.1, 0.6)
         if kind == "late_pickup":
@@ -181,6 +186,7 @@ class _Maker:
             "business": self.pick(self.s.business),
         }.get(kind, self.pick(self.s.hellos))
         parts = [_sil(lead), self.voice(text)]
+        first_end = (len(parts[0]) + len(parts[1])) / RATE
         if kind == "two_hellos":
             parts += [_sil(r.uniform(0.9, 1.6)), self.voice(self.pick(self.s.hellos))]
         parts.append(_sil(r.uniform(2.0, 3.0)))
@@ -192,7 +198,7 @@ class _Maker:
             babble = sox_effect(noise, ["lowpass", "800"])
             gain = 10 ** (r.uniform(-30, -20) / 20)
             x = x + babble * gain / max(float(np.std(babble)), 1e-9) * 0.5
-        return x
+        return x, first_end
 
     def machine(self, kind: str) -> tuple[Audio, float | None]:
         r = self.rng
@@ -271,8 +277,9 @@ def generate(n: int, seed: int, split: str = "dev") -> list[Clip]:
     for idx, j in enumerate(order):
         kind, label = kinds[j]
         beep: float | None = None
+        first_end: float | None = None
         if label == "human":
-            audio = maker.human(kind)
+            audio, first_end = maker.human(kind)
         elif label == "machine":
             audio, beep = maker.machine(kind)
         elif label == "fax":
@@ -286,6 +293,7 @@ def generate(n: int, seed: int, split: str = "dev") -> list[Clip]:
                 label=label,
                 samples=maker.line(audio),
                 beep_ms=None if beep is None else round(beep * 1000),
+                first_speech_end_ms=None if first_end is None else round(first_end * 1000),
             )
         )
     return clips

@@ -64,3 +64,17 @@ def test_detector_on_generated_clips_beats_the_baseline(small_corpus: Path) -> N
     assert ours.people_as_machines <= base.people_as_machines
     fp = false_positive_rate(clips, "balanced")
     assert fp == ours.people_as_machines
+
+
+def test_people_clips_carry_the_end_of_their_first_utterance() -> None:
+    clips = generate(24, 5, "heldout")
+    people = [c for c in clips if c.label == "human"]
+    assert people and all(c.first_speech_end_ms is not None for c in people)
+    assert all(c.first_speech_end_ms is None for c in clips if c.label != "human")
+    for c in people:
+        assert c.first_speech_end_ms is not None
+        end = c.first_speech_end_ms // 20  # in 20 ms frames
+        x = c.samples[: len(c.samples) // 160 * 160].astype(float).reshape(-1, 160)
+        rms = np.sqrt(np.mean(x**2, axis=1))
+        # speech in the 300 ms up to that point, only line or room noise 20-300 ms after
+        assert rms[end - 15 : end].max() > 2 * rms[end + 1 : end + 15].max(), (c.name, c.kind)

@@ -196,3 +196,62 @@ def test_mid_length_greeting_over_a_music_bed_without_beep_is_a_machine() -> Non
     assert v.speech_end_ms is not None and 3100 <= v.speech_end_ms <= len(speech) / 8 + 60
     # the same greeting on a quiet line is a person who said a few words
     assert run(create("balanced"), pcm(speech, silence(3.0)))[0].label is Label.HUMAN
+
+
+def test_balanced_waits_out_a_late_beep_after_a_mid_length_greeting() -> None:
+    # a 2.3 s greeting with a pause inside, 1.3 s of silence, then its beep: the person
+    # rule for mid-length greetings waits 1.5 s, so the beep decides it
+    greeting = [silence(0.3), voice(1.0, seed=3), silence(0.4), voice(0.9, seed=4)]
+    x = pcm(*greeting, silence(1.3), tone([1000.0], 0.4), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.MACHINE and v.cause == "beep"
+    # with no beep the same greeting is a person, 1.5 s after it ends
+    v = run(create("balanced"), pcm(*greeting, silence(3.0)))[0]
+    assert v.label is Label.HUMAN and v.cause == "mid_greeting_then_silence"
+    assert v.speech_end_ms is not None and 1500 <= v.decision_ms - v.speech_end_ms <= 1760
+
+
+def test_balanced_quick_rule_stops_short_of_a_one_phrase_prompt() -> None:
+    # "Leave a message." (0.8 s) then a beep 0.65 s later: too long for the quick rule,
+    # so the 1 s greeting silence is still running when the beep comes
+    x = pcm(silence(0.3), voice(0.8, seed=5), silence(0.65), tone([900.0], 0.3), silence(3.0))
+    assert run(create("balanced"), x)[0].label is Label.MACHINE
+    # a 0.6 s answer is still called after the quick rule's 0.6 s
+    v = run(create("balanced"), pcm(silence(0.3), voice(0.6, seed=5), silence(3.0)))[0]
+    assert v.label is Label.HUMAN and v.decision_ms <= 900 + 600 + 220
+
+
+def test_a_held_vowel_at_the_end_of_a_word_is_not_a_beep() -> None:
+    # a word whose last vowel is held on one pitch for 220 ms looks like a tone, but
+    # it starts as the word ends: a person, not a machine's beep
+    x = pcm(silence(0.3), voice(0.5, seed=9), tone([450.0], 0.22), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.HUMAN
+    # the same tone after a pause is a beep, taken at beep_min_ms
+    x = pcm(silence(0.3), voice(0.5, seed=9), silence(0.2), tone([450.0], 0.22), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.MACHINE and v.cause == "beep"
+    assert v.decision_ms <= 1000 + 160 + 40
+    # a beep straight after the last word still counts once it outlasts a vowel
+    x = pcm(silence(0.3), voice(0.5, seed=9), tone([450.0], 0.5), silence(3.0))
+    v = run(create("balanced"), x)[0]
+    assert v.label is Label.MACHINE and v.cause == "beep"
+    assert v.decision_ms >= 800 + 300
+
+
+def test_music_after_the_last_word_does_not_end_the_greeting_before_the_beep() -> None:
+    # a greeting over a music bed that plays on for 2 s after the last word, then the
+    # beep: the greeting ends at the beep, not 1.5 s after the last word
+    words = [silence(0.3), voice(1.5, seed=6), silence(0.3), voice(1.5, seed=7)]
+    speech = np.concatenate([*words, silence(0.3), voice(1.2, seed=8), silence(2.0)])
+    bed = speech + _chords(7.5, 0.05)[: len(speech)]
+    x = pcm(bed, silence(0.3), tone([1000.0], 0.4), silence(3.0))
+    verdicts = run(create("balanced", wait_for_beep=True), x)
+    assert verdicts[0].label is Label.MACHINE
+    end = verdicts[1]
+    assert end.cause == "machine_end_beep"
+    assert end.beep_ms is not None and abs(end.beep_ms - 7800) <= 40
+    # on a quiet line the same greeting ends 1.5 s after its last word
+    end = run(create("balanced", wait_for_beep=True), pcm(speech, silence(3.0)))[1]
+    assert end.cause == "machine_end_silence"
+    assert end.beep_ms is not None and abs(end.beep_ms - 5100) <= 60
