@@ -86,6 +86,17 @@ class CampaignConfig(BaseModel):
     abandon_cooldown_h: float = Field(strict=True, default=72.0, ge=0, le=24 * 365)
 
     _policy = field_validator("policy")(lambda cls, v: check_policy(v))
+
+    @field_validator("policy")
+    @classmethod
+    def _not_simulator_only(cls, v: str) -> str:
+        if v == "clairvoyant":
+            raise ValueError(
+                "'clairvoyant' knows each call's future and exists only in the simulator "
+                "(dialer sim run/sweep); choose another policy for a live campaign"
+            )
+        return v
+
     _profile = field_validator("amd_profile")(lambda cls, v: check_amd_profile(v))
     _zone = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _calltimes = field_validator("calltimes")(lambda cls, v: check_calltimes(v))

@@ -46,6 +46,7 @@ from pacing.types import (
     CallView,
     Decision,
     Limits,
+    Oracle,
     OutcomeStats,
     PacingSnapshot,
     Policy,
@@ -268,6 +269,8 @@ class Engine:
         self._ivr_wav = wav_clip(ivr.prompt_wav) if ivr and ivr.prompt_wav else None
         # where an opt-out goes (the DNC store); set by whoever runs the engine
         self.on_opt_out: Callable[[Lead, str, str], None] | None = None
+        # set only by the simulator, which knows the future (the clairvoyant bound)
+        self.oracle: Callable[[PacingSnapshot], Oracle] | None = None
 
     # ------------------------------------------------------------------ control
     def _policy_name(self) -> str:
@@ -376,7 +379,7 @@ class Engine:
         a = self._agent_since
         ph = self._phase_since
         st = self.settings
-        return PacingSnapshot(
+        snap = PacingSnapshot(
             now=now,
             agents=AgentView(
                 ready=ages(a[AgentState.READY]),
@@ -400,6 +403,9 @@ class Engine:
             ),
             tick_s=st.tick_s,
         )
+        if self.oracle is not None:
+            snap = replace(snap, oracle=self.oracle(snap))
+        return snap
 
     def _preview_tick(self, now: float) -> None:
         for agent_id in list(self._ready):

@@ -6,7 +6,7 @@ dials.  Live callers are matched, in order of arrival, to the agent free soonest
 (no later than arrival + grace); a new candidate is placed only if its live
 answer (when it is live) finds an agent that way, and no call is placed whose
 live answer would be abandoned.  Dials are taken in list order (a dialer cannot
-skip ahead in its hopper), so dead candidates before a useful one are placed too.
+skip ahead in its hopper), so dead candidates are placed as soon as they may be.
 """
 
 from __future__ import annotations
@@ -57,9 +57,11 @@ class Clairvoyant:
                 lo = mid
             else:
                 hi = mid - 1
-        # no point placing dead calls after the last useful live one
-        useful = np.flatnonzero(live[:lo])
-        n = int(useful[-1]) + 1 if len(useful) else 0
+        # Dead calls (no answer, busy, machines) are placed too: the hopper is
+        # worked in order, so each one must go before the live calls behind it, and
+        # placing it now lets those come sooner.  Holding back when the window
+        # shows no live call would stall the list for good.
+        n = lo
         return Decision(
             calls=n,
             dial_level=dial_level(snapshot, n),

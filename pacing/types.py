@@ -135,7 +135,8 @@ class Oracle:
     it becomes ready again (remaining talk + wrap-up).  ``next_live`` and
     ``next_ring`` describe the next candidate dials in the order they would be
     placed: whether each would be answered by a live person (after AMD) and the
-    seconds from dial to that verdict (or to its end when not live).
+    seconds from dial until that caller starts waiting for an agent (the start of
+    the connect window; the simulator's version is in ``sim.oracle``).
     """
 
     agent_free_in: FloatArray = field(default_factory=_empty)

@@ -11,12 +11,18 @@ import numpy as np
 from dialer.agentstate import AgentState
 from dialer.clock import Clock
 from dialer.ports import AgentEvent, AgentListener, Lead
-from sim.distributions import sample
-from sim.scenario import AgentsModel
+from sim.distributions import KeyedStream, sample
+from sim.scenario import AgentsModel, Dist
 
 
 class SimulatedAgents:
-    def __init__(self, clock: Clock, model: AgentsModel, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        model: AgentsModel,
+        rng: np.random.Generator,
+        foresight_seed: int | None = None,
+    ) -> None:
         self.clock = clock
         self.model = model
         self.rng = rng
@@ -24,6 +30,9 @@ class SimulatedAgents:
         self._listener: AgentListener | None = None
         self.logged_out: set[str] = set()
         self.calls_taken: dict[str, int] = dict.fromkeys(self.ids, 0)
+        self.wrap_ahead = (
+            None if foresight_seed is None else WrapAhead(foresight_seed, self.ids, model.wrap)
+        )
 
     def set_listener(self, listener: AgentListener) -> None:
         self._listener = listener
@@ -47,11 +56,45 @@ class SimulatedAgents:
         pass  # simulated agents accept every previewed record; the timer dials it
 
     def call_ended(self, agent_id: str, call_id: str) -> None:
-        wrap = sample(self.model.wrap, self.rng)
+        if self.wrap_ahead is not None:
+            wrap = self.wrap_ahead.take(agent_id, self.clock.monotonic())
+        else:
+            wrap = sample(self.model.wrap, self.rng)
         self.clock.call_later(wrap, lambda: self._wrap_done(agent_id))
 
     def _wrap_done(self, agent_id: str) -> None:
+        if self.wrap_ahead is not None:
+            self.wrap_ahead.ready_at.pop(agent_id, None)
         if agent_id in self.logged_out:
             self._emit(agent_id, AgentState.LOGGED_OUT, "sale" if self.rng.random() < 0.2 else "ok")
         else:
             self._emit(agent_id, AgentState.READY, "sale" if self.rng.random() < 0.2 else "ok")
+
+
+class WrapAhead:
+    """Each agent's wrap-ups drawn ahead (the simulator's foresight): the k-th
+    wrap-up of the i-th agent comes from a stream keyed by (i, k), so it is known
+    while the agent still talks and is the same whichever policy runs."""
+
+    def __init__(self, seed: int, ids: list[str], wrap: Dist) -> None:
+        self._stream = KeyedStream(seed)
+        self._wrap = wrap
+        self._index = {a: i for i, a in enumerate(ids)}
+        self._count: dict[str, int] = {}
+        self._next: dict[str, float] = {}
+        self.ready_at: dict[str, float] = {}  # agents in wrap-up: when they are ready
+
+    def peek(self, agent_id: str) -> float:
+        """The wrap-up that follows the agent's current (or next) call."""
+        hit = self._next.get(agent_id)
+        if hit is None:
+            key = (self._index[agent_id] << 32) | self._count.get(agent_id, 0)
+            hit = self._next[agent_id] = sample(self._wrap, self._stream.at(key))
+        return hit
+
+    def take(self, agent_id: str, now: float) -> float:
+        wrap = self.peek(agent_id)
+        del self._next[agent_id]
+        self._count[agent_id] = self._count.get(agent_id, 0) + 1
+        self.ready_at[agent_id] = now + wrap
+        return wrap

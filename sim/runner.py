@@ -28,10 +28,12 @@ from dialer.store.recorder import StoreRecorder
 from sim.agents import SimulatedAgents
 from sim.audio import ClipBank, corpus_clips, message_clip
 from sim.numbers import synthetic_numbers
+from sim.oracle import Foresight, SimOracle
 from sim.population import Population
 from sim.scenario import Scenario
 
 FLUSH_ROWS = 5000
+SERIES_STEP_S = 300.0
 
 
 def campaign_settings(
@@ -97,6 +99,10 @@ class SimOptions:
     progress: Callable[[float, float], None] | None = None  # (sim seconds, of total)
     stop_after_events: int | None = None  # for crash tests: stop abruptly mid-run
     dnc: DncIndex | None = None  # lists the gate checks (else: the store's, or none)
+    # fix each dial's called party and each wrap-up by position (see sim.oracle):
+    # needed by the clairvoyant policy, and gives every policy the same people for
+    # a seed (common random numbers); None: on for clairvoyant only
+    foresight: bool | None = None
 
 
 async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
@@ -148,10 +154,15 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
         settings.amd_false_positive_rate = measured_false_machine_rate(
             clips.human, default_amd_factory(settings.amd_profile)
         )
-    pbx = SimulatedPbx(
-        clock, Population(sc.called_party, clips), r_pbx, SimulatedPbxParams(channels=sc.channels)
-    )
-    agents = SimulatedAgents(clock, sc.agents, r_agents)
+    population = Population(sc.called_party, clips)
+    foresight = opts.foresight if opts.foresight is not None else settings.policy == "clairvoyant"
+    if settings.policy == "clairvoyant" and not foresight:
+        raise ValueError("the clairvoyant policy needs foresight (SimOptions.foresight)")
+    fs_pbx, fs_agents = (int(x) for x in np.random.default_rng([seed, 7]).integers(2**63, size=2))
+    model: Population | Foresight = Foresight(population, fs_pbx) if foresight else population
+    pbx_params = SimulatedPbxParams(channels=sc.channels)
+    pbx = SimulatedPbx(clock, model, r_pbx, pbx_params)
+    agents = SimulatedAgents(clock, sc.agents, r_agents, fs_agents if foresight else None)
     gate = gate_for(settings, opts.dnc)
     engine = Engine(
         clock=clock,
@@ -172,6 +183,8 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     # an IVR opt-out bars the number from this campaign at once, as in production
     opt_outs = gate.dnc.add_list(DncList(f"{settings.name}:opt-out", frozenset({settings.name})))
     engine.on_opt_out = lambda lead, number, source: opt_outs.add(number)
+    if isinstance(model, Foresight) and agents.wrap_ahead is not None:
+        engine.oracle = SimOracle(engine, model, pbx_params, pbx.truth, agents.wrap_ahead)
 
     def end_shift() -> None:
         engine.stop_dialing()
@@ -185,8 +198,16 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     clock.call_at(shift_s, end_shift)
     events = 0
     next_report = 0.0
+    next_sample = 0.0
+    # cumulative (hour, abandoned, live answers) every 5 simulated minutes, for
+    # plots of the abandon rate over the shift
+    series: list[tuple[float, int, int]] = []
     while clock.step():
         events += 1
+        if clock.monotonic() >= next_sample:
+            c = engine.counters
+            series.append((round(next_sample / 3600.0, 4), c.abandoned, c.live_answers))
+            next_sample += SERIES_STEP_S
         if store is not None and store.pending >= FLUSH_ROWS:
             await store.flush()
         if opts.progress is not None and clock.monotonic() >= next_report:
@@ -199,8 +220,12 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     if opts.progress is not None:
         opts.progress(shift_s, shift_s)
     wall = perf_counter() - wall_t0
-    summary = summarise(engine, pbx, clock, settings, seed, wall, events)
+    summary = summarise(engine, pbx, clock, settings, seed, wall, events, shift_s)
     summary["recovered_attempts"] = recovered
+    c = engine.counters
+    series.append((round(clock.monotonic() / 3600.0, 4), c.abandoned, c.live_answers))
+    summary["series"] = series
+    summary["foresight"] = foresight
     summary["audio"] = clips.source
     summary["amd_false_positive_rate"] = settings.amd_false_positive_rate
     if note:
@@ -267,10 +292,12 @@ def summarise(
     seed: int,
     wall: float,
     events: int,
+    shift_s: float = 0.0,
 ) -> dict[str, Any]:
     c = engine.counters
     totals = engine.agent_totals(clock.monotonic())
-    busy = totals.get(AgentState.ON_CALL, 0.0) + totals.get(AgentState.WRAP_UP, 0.0)
+    talk = totals.get(AgentState.ON_CALL, 0.0)
+    busy = talk + totals.get(AgentState.WRAP_UP, 0.0)
     logged_in = sum(v for k, v in totals.items() if k is not AgentState.LOGGED_OUT)
     waits = engine.ready_waits
     # ground truth the engine never sees: people the detector hung up on
@@ -292,6 +319,9 @@ def summarise(
         "abandon_target": settings.abandon_target,
         "occupancy": (busy / logged_in) if logged_in else 0.0,
         "agent_wait_mean_s": float(np.mean(waits)) if waits else 0.0,
+        "talk_min_per_agent_hour": (talk / 60.0) / (logged_in / 3600.0) if logged_in else 0.0,
+        "dials_per_hour": c.dials / (shift_s / 3600.0) if shift_s > 0 else 0.0,
+        "agents": len(engine.agents),
         "gate_refusals": c.gate_refusals,
         "results": dict(sorted(c.results.items())),
         "amd_false_machine_true": false_machine,
