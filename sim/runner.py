@@ -25,6 +25,8 @@ from dialer.ports import Lead, NullRecorder, Recorder
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
 from dialer.store.recorder import StoreRecorder
+from pacing.registry import create as create_policy
+from pacing.types import Policy
 from sim.agents import SimulatedAgents
 from sim.audio import ClipBank, corpus_clips, message_clip
 from sim.numbers import synthetic_numbers
@@ -60,6 +62,22 @@ def campaign_settings(
         max_attempts_per_day=c.max_attempts_per_day,
         ivr=c.ivr,
     )
+
+
+def engine_policy_name(settings: CampaignSettings) -> str:
+    """The policy the engine runs for these settings (the mode decides outside predictive)."""
+    if settings.mode is DialMode.PREDICTIVE:
+        return settings.policy
+    return "power" if settings.mode is DialMode.POWER else "progressive"
+
+
+def _policy(settings: CampaignSettings, params: dict[str, Any]) -> Policy | None:
+    name = engine_policy_name(settings)
+    if name == "vicidial-adaptive" and "dropped_percentage" not in params:
+        # VICIdial's adaptive_dropped_percentage is its campaign's abandon target;
+        # a baseline run at another target must be told so to be a fair one
+        params = {**params, "dropped_percentage": settings.abandon_target * 100.0}
+    return create_policy(name, **params) if params else None
 
 
 def default_amd_factory(profile: str) -> Callable[[], Detector]:
@@ -103,6 +121,7 @@ class SimOptions:
     # needed by the clairvoyant policy, and gives every policy the same people for
     # a seed (common random numbers); None: on for clairvoyant only
     foresight: bool | None = None
+    policy_params: dict[str, Any] = field(default_factory=dict)  # e.g. {"min_gain": 0.2}
 
 
 async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
@@ -155,8 +174,9 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
             clips.human, default_amd_factory(settings.amd_profile)
         )
     population = Population(sc.called_party, clips)
-    foresight = opts.foresight if opts.foresight is not None else settings.policy == "clairvoyant"
-    if settings.policy == "clairvoyant" and not foresight:
+    clairvoyant = engine_policy_name(settings) == "clairvoyant"
+    foresight = opts.foresight if opts.foresight is not None else clairvoyant
+    if clairvoyant and not foresight:
         raise ValueError("the clairvoyant policy needs foresight (SimOptions.foresight)")
     fs_pbx, fs_agents = (int(x) for x in np.random.default_rng([seed, 7]).integers(2**63, size=2))
     model: Population | Foresight = Foresight(population, fs_pbx) if foresight else population
@@ -177,6 +197,7 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
         abandon_message=message_clip(settings.abandon_message_s, "abandon-message"),
         run_tag=run_tag,
         initial_counts=initial,
+        policy=_policy(settings, opts.policy_params),
     )
     pbx.set_listener(engine)
     agents.set_listener(engine)

@@ -23,6 +23,7 @@ seed = 3
 shift_hours = 0.4
 list_size = 3000
 audio = "synthetic"
+audio_clips = 4
 [agents]
 count = 6
 login_spread_s = 10.0
