@@ -213,7 +213,10 @@ def shift_hours(sc: Scenario, hours: float | None, agent_hours: float | None) ->
     if hours is not None:
         return hours
     if agent_hours is not None:
-        return min(sc.shift_hours, max(MIN_HOURS, agent_hours / sc.agents.count))
+        h = max(MIN_HOURS, agent_hours / sc.agents.count)
+        # a scenario's mid-shift changes are what it is about: keep them in the shift
+        ends = [ch.until_hour + 0.25 for ch in sc.called_party.changes]
+        return min(sc.shift_hours, max([h, *ends]))
     return sc.shift_hours
 
 
@@ -313,7 +316,8 @@ def run_grid(
             if on_done is not None:
                 on_done(grid[i], results[i][0])
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+        try:
             pending: dict[Future[Any], int] = {pool.submit(run_one, grid[i]): i for i in order}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -322,6 +326,9 @@ def run_grid(
                     results[i] = fut.result()
                     if on_done is not None:
                         on_done(grid[i], results[i][0])
+        finally:
+            # on Ctrl-C or a failed run, queued runs are dropped rather than waited for
+            pool.shutdown(wait=True, cancel_futures=True)
     runs, series = [], []
     for i, spec in enumerate(grid):
         row, ser = results[i]

@@ -137,6 +137,8 @@ def test_agent_hours_size_the_shift() -> None:
     assert sw.shift_hours(sc, None, 100.0) == sc.shift_hours  # capped at the scenario's
     assert sw.shift_hours(big, None, 100.0) == sw.MIN_HOURS
     assert sw.shift_hours(big, 2.0, None) == 2.0
+    lunch = load_scenario(ROOT / "config/scenarios/research/r020-lunch.toml")
+    assert sw.shift_hours(lunch, None, 1.0) == 2.25  # the lunchtime dip stays in the shift
 
 
 @pytest.mark.parametrize(
