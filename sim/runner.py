@@ -35,7 +35,7 @@ from sim.population import Population
 from sim.scenario import Scenario
 
 FLUSH_ROWS = 5000
-SERIES_STEP_S = 300.0
+SERIES_STEP_S = 120.0
 
 
 def campaign_settings(
@@ -209,6 +209,12 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
 
     def end_shift() -> None:
         engine.stop_dialing()
+        # Agents stay until the calls already placed have been answered or have
+        # failed: leaving while they still ring would abandon callers that only
+        # the end of the simulation, not the pacing, left without an agent.
+        if engine.snapshot(clock.monotonic()).calls.in_progress:
+            clock.call_later(1.0, end_shift)
+            return
         for agent_id, rec in engine.agents.items():
             agents.logged_out.add(agent_id)
             if rec.state in (AgentState.READY, AgentState.PAUSED):
@@ -220,7 +226,7 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     events = 0
     next_report = 0.0
     next_sample = 0.0
-    # cumulative (hour, abandoned, live answers) every 5 simulated minutes, for
+    # cumulative (hour, abandoned, live answers) every 2 simulated minutes, for
     # plots of the abandon rate over the shift
     series: list[tuple[float, int, int]] = []
     while clock.step():

@@ -334,6 +334,8 @@ def run_grid(
         row, ser = results[i]
         runs.append(row)
         for hour, abandoned, live in ser:
+            if hour > spec.hours + 1e-6:
+                break  # calls finishing after the shift would stretch the time axis
             series.append(
                 {
                     "scenario": spec.scenario,

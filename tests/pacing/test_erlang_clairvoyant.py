@@ -58,3 +58,16 @@ def test_clairvoyant_accounts_for_calls_already_coming(rng: np.random.Generator)
         pending_live_in=np.array([3.0]),
     )
     assert registry.create("clairvoyant").decide(replace(snap, oracle=oracle), rng).calls == 0
+
+
+def test_clairvoyant_places_dead_calls_so_the_list_moves_on(rng: np.random.Generator) -> None:
+    # nothing live within reach: the dead calls still go, else the hopper never advances
+    snap = make_snapshot(ready=2)
+    oracle = Oracle(
+        agent_free_in=np.zeros(0),
+        next_live=np.zeros(5, dtype=bool),
+        next_ring=np.zeros(5),
+    )
+    d = registry.create("clairvoyant").decide(replace(snap, oracle=oracle), rng)
+    assert d.calls == 5
+    assert d.expected_live == 0
