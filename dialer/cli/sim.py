@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -309,9 +310,9 @@ def sweep(
         if n_jobs < 1:
             raise sw.SweepError(f"--jobs: {n_jobs} must be >= 1")
     except sw.SweepError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    err.print(f"{len(grid)} runs on {n_jobs} process(es) -> {out_dir}")
+    err.print(f"{len(grid)} runs on {n_jobs} process(es) -> {out_dir}", markup=False)
     with Progress(
         TextColumn("[bold]sweep[/bold]"),
         BarColumn(),
@@ -327,16 +328,19 @@ def sweep(
             bar.update(
                 task,
                 advance=1,
-                description=f"{spec.scenario} {spec.label} seed {spec.seed}: "
-                f"occ {row['occupancy']:.3f} abandon {row['abandon_rate']:.2%}",
+                description=escape(
+                    f"{spec.scenario} {spec.label} seed {spec.seed}: "
+                    f"occ {row['occupancy']:.3f} abandon {row['abandon_rate']:.2%}"
+                ),
             )
 
         result = sw.run_grid(grid, n_jobs, done)
     try:
         paths = sw.write_outputs(result, out_dir)
     except sw.SweepError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    out.print(paths["summary_md"].read_text(encoding="utf-8"))
+    # policy labels such as predictive[min_gain=0.1] are not markup
+    out.print(paths["summary_md"].read_text(encoding="utf-8"), markup=False)
     for what, p in paths.items():
-        out.print(f"{what}: {p}")
+        out.print(f"{what}: {p}", markup=False)

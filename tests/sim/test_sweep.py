@@ -124,6 +124,34 @@ def test_a_run_is_a_pure_function_of_its_spec_and_parameters_are_swept(tmp_path:
     assert [r["policy"] for r in res.runs] == [g.label for g in grid]
 
 
+def test_swept_parameters_are_labelled_in_the_printed_table(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        app,
+        [
+            "sim",
+            "sweep",
+            "--policies",
+            "predictive",
+            "--param",
+            "predictive.min_gain=0.05,0.5",
+            "--scenarios",
+            str(scenarios(tmp_path) / "a.toml"),
+            "--seeds",
+            "1",
+            "--hours",
+            "0.05",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "| predictive[min_gain=0.05] |" in r.stdout
+    assert "| predictive[min_gain=0.5] |" in r.stdout
+    assert len(read_csv(tmp_path / "o" / "runs.csv")) == 2
+
+
 def test_confidence_interval() -> None:
     m, half = sw.ci95([1.0, 2.0, 3.0])
     assert m == 2.0
@@ -152,7 +180,7 @@ def test_agent_hours_size_the_shift() -> None:
         (["--targets", "150"], "outside 0..100"),
         (["--param", "predictive.min_gain"], "POLICY.NAME=v1,v2"),
         (["--param", "power.ratio=2"], "not in --policies"),
-        (["--param", "predictive.warp=1"], "unknown predictive parameter"),
+        (["--param", "predictive.warp=1"], "unknown predictive parameter(s) ['warp']"),
         (["--hours", "1", "--agent-hours", "50"], "not both"),
         (["--hours", "30"], "outside (0, 24]"),
         (["--jobs", "0"], "--jobs"),
