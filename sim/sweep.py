@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from statistics import mean, stdev
@@ -266,7 +267,10 @@ def build_grid(
 _SCENARIOS: dict[str, Scenario] = {}
 
 
-def run_one(spec: RunSpec) -> tuple[dict[str, Any], list[tuple[float, int, int]]]:
+_Row = tuple[dict[str, Any], list[tuple[float, int, int]]]
+
+
+def run_one(spec: RunSpec) -> _Row:
     """One simulated shift (in a worker process): its row and its abandon series."""
     sc = _SCENARIOS.get(spec.scenario_path)
     if sc is None:
@@ -298,6 +302,24 @@ def run_one(spec: RunSpec) -> tuple[dict[str, Any], list[tuple[float, int, int]]
     return row, list(s["series"])
 
 
+class RunFailed(RuntimeError):
+    """A run of the grid raised; the message names the run."""
+
+
+def _checked(spec: RunSpec, fn: Callable[[RunSpec], _Row]) -> _Row:
+    try:
+        return fn(spec)
+    except Exception as exc:
+        raise RunFailed(
+            f"run {spec.scenario} / {spec.label} / seed {spec.seed} / target "
+            f"{spec.target_pct:g} % failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _result(fut: Future[_Row], spec: RunSpec) -> _Row:
+    return fut.result()
+
+
 def run_grid(
     grid: Sequence[RunSpec],
     jobs: int = 1,
@@ -312,18 +334,18 @@ def run_grid(
     order = sorted(range(len(grid)), key=lambda i: -grid[i].cost)
     if jobs == 1 or len(grid) == 1:
         for i in order:
-            results[i] = run_one(grid[i])
+            results[i] = _checked(grid[i], run_one)
             if on_done is not None:
                 on_done(grid[i], results[i][0])
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
         try:
-            pending: dict[Future[Any], int] = {pool.submit(run_one, grid[i]): i for i in order}
+            pending: dict[Future[_Row], int] = {pool.submit(run_one, grid[i]): i for i in order}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = pending.pop(fut)
-                    results[i] = fut.result()
+                    results[i] = _checked(grid[i], partial(_result, fut))
                     if on_done is not None:
                         on_done(grid[i], results[i][0])
         finally:

@@ -334,7 +334,11 @@ def sweep(
                 ),
             )
 
-        result = sw.run_grid(grid, n_jobs, done)
+        try:
+            result = sw.run_grid(grid, n_jobs, done)
+        except sw.RunFailed as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
     try:
         paths = sw.write_outputs(result, out_dir)
     except sw.SweepError as exc:

@@ -239,3 +239,11 @@ def test_each_research_scenario_runs(path: Path) -> None:
     assert s["dials"] > sc.agents.count  # it dialled beyond one call per agent
     assert s["connects"] > 0
     assert 0 < s["occupancy"] <= 1
+
+
+def test_a_failing_run_is_named(tmp_path: Path) -> None:
+    path = scenarios(tmp_path) / "a.toml"
+    grid = sw.build_grid(sw.find_scenarios([path]), ["predictive"], [1], [None], hours=0.05)
+    path.unlink()  # gone by the time the run starts
+    with pytest.raises(sw.RunFailed, match="run tiny-a / predictive / seed 1 / target 3 %"):
+        sw.run_grid(grid, jobs=1)
