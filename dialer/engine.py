@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import numpy as np
 from jinja2 import TemplateError
@@ -193,6 +194,22 @@ def _with_beep(first: Verdict, end: Verdict) -> Verdict:
     return first if end.beep_ms is None else replace(first, beep_ms=end.beep_ms)
 
 
+def policy_name(settings: CampaignSettings) -> str:
+    """The policy the engine runs for these settings (the mode decides outside predictive)."""
+    if settings.mode is DialMode.PREDICTIVE:
+        return settings.policy
+    return "power" if settings.mode is DialMode.POWER else "progressive"
+
+
+def campaign_policy(settings: CampaignSettings, **params: Any) -> Policy:
+    name = policy_name(settings)
+    if name == "vicidial-adaptive" and "dropped_percentage" not in params:
+        # VICIdial's adaptive_dropped_percentage is its campaign's abandon target;
+        # without it the baseline would pace to its own 3 % whatever the campaign says
+        params = {**params, "dropped_percentage": settings.abandon_target * 100.0}
+    return create_policy(name, **params)
+
+
 class Engine:
     """One campaign's dialing engine."""
 
@@ -228,7 +245,7 @@ class Engine:
         self.abandon_message = abandon_message
         self.machine_message = machine_message or abandon_message
         self.run_tag = run_tag
-        self.policy = policy or create_policy(self._policy_name())
+        self.policy = policy or campaign_policy(settings)
         self.calls: dict[str, Call] = {}
         self.results_by_call: dict[str, CallResult] = {}
         self.rejected_agent_events = 0
@@ -273,14 +290,6 @@ class Engine:
         self.oracle: Callable[[PacingSnapshot], Oracle] | None = None
 
     # ------------------------------------------------------------------ control
-    def _policy_name(self) -> str:
-        mode = self.settings.mode
-        if mode is DialMode.PREDICTIVE:
-            return self.settings.policy
-        if mode is DialMode.POWER:
-            return "power"
-        return "progressive"
-
     def start(self) -> None:
         self.dialing_enabled = True
         self._schedule_tick(0.0)

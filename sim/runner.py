@@ -19,13 +19,12 @@ from dialer.campaign import AmdAction, CampaignSettings, DialMode
 from dialer.clock import VirtualClock, perf_counter
 from dialer.compliance.dnc import DncIndex, DncList
 from dialer.compliance.gate import gate_for
-from dialer.engine import Engine
+from dialer.engine import Engine, campaign_policy, policy_name
 from dialer.leadqueue import LeadQueue
 from dialer.ports import Lead, NullRecorder, Recorder
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
 from dialer.store.recorder import StoreRecorder
-from pacing.registry import create as create_policy
 from pacing.types import Policy
 from sim.agents import SimulatedAgents
 from sim.audio import ClipBank, corpus_clips, message_clip
@@ -64,20 +63,8 @@ def campaign_settings(
     )
 
 
-def engine_policy_name(settings: CampaignSettings) -> str:
-    """The policy the engine runs for these settings (the mode decides outside predictive)."""
-    if settings.mode is DialMode.PREDICTIVE:
-        return settings.policy
-    return "power" if settings.mode is DialMode.POWER else "progressive"
-
-
 def _policy(settings: CampaignSettings, params: dict[str, Any]) -> Policy | None:
-    name = engine_policy_name(settings)
-    if name == "vicidial-adaptive" and "dropped_percentage" not in params:
-        # VICIdial's adaptive_dropped_percentage is its campaign's abandon target;
-        # a baseline run at another target must be told so to be a fair one
-        params = {**params, "dropped_percentage": settings.abandon_target * 100.0}
-    return create_policy(name, **params) if params else None
+    return campaign_policy(settings, **params) if params else None
 
 
 def default_amd_factory(profile: str) -> Callable[[], Detector]:
@@ -174,7 +161,7 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
             clips.human, default_amd_factory(settings.amd_profile)
         )
     population = Population(sc.called_party, clips)
-    clairvoyant = engine_policy_name(settings) == "clairvoyant"
+    clairvoyant = policy_name(settings) == "clairvoyant"
     foresight = opts.foresight if opts.foresight is not None else clairvoyant
     if clairvoyant and not foresight:
         raise ValueError("the clairvoyant policy needs foresight (SimOptions.foresight)")

@@ -391,3 +391,14 @@ def test_preview_without_timer_waits_for_the_agent_to_dial_and_hang_up() -> None
     clock.run(until=71)
     assert engine.agents["a1"].state is AgentState.WRAP_UP
     assert engine.counters.dials == 1
+
+
+def test_vicidial_baseline_paces_to_the_campaigns_target() -> None:
+    from dialer.engine import campaign_policy
+
+    cs = CampaignSettings(name="v", policy="vicidial-adaptive", abandon_target=0.012)
+    from pacing.vicidial import VicidialAdaptive
+
+    policy = campaign_policy(cs)
+    assert isinstance(policy, VicidialAdaptive)
+    assert policy.params.dropped_percentage == pytest.approx(1.2)
