@@ -11,6 +11,8 @@ import os
 import signal
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,16 +35,37 @@ SCENARIOS = Path(__file__).parent / "sipp"
 LOOPBACK = "127.0.0.1"
 
 
+def _udp_ports_in_use() -> set[int]:
+    ports: set[int] = set()
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local = line.split()[1]
+            ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
 def free_udp_port(even: bool = False) -> int:
-    """A port nobody holds right now (bound and released; the OS does not hand the
-    same ephemeral port out again at once)."""
-    for _ in range(50):
+    """A free port for a peer process to bind, below the kernel's ephemeral range
+    (32768+), so that our own sockets bound to port 0 can never take it first."""
+    in_use = _udp_ports_in_use()
+    rng = np.random.default_rng()
+    for _ in range(200):
+        port = int(rng.integers(10_000, 30_000))
+        if even:
+            port -= port % 2
+        if port in in_use or port + 1 in in_use:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((LOOPBACK, 0))
-            port = int(s.getsockname()[1])
-        if not even or port % 2 == 0:
-            return port
-    raise RuntimeError("no free even UDP port")
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free UDP port")
 
 
 def tone(freq: float, seconds: float, level: float = 8000.0) -> npt.NDArray[np.int16]:
@@ -94,6 +117,12 @@ class Sipp:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        for _ in range(200):  # until SIPp has bound its SIP port (or died)
+            if self.port in _udp_ports_in_use() or self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"SIPp {self.scenario} exited at start:\n{self.errors()}")
         return self
 
     @property
@@ -123,6 +152,9 @@ class Sipp:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+
+
+StartUas = Callable[..., Sipp]  # the ``uas`` fixture: uas("scenario.xml", calls=1)
 
 
 class Collector:
@@ -210,6 +242,7 @@ __all__ = [
     "MediaFrames",
     "Ringing",
     "Sipp",
+    "StartUas",
     "free_udp_port",
     "hang_up_after",
     "make_carrier",

@@ -7,7 +7,6 @@ message it expected arrived, in order: our ACKs, CANCEL, BYE, the 200 to its BYE
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,36 +19,12 @@ from tests.carriers.sip.peers import (
     MediaFrames,
     Ringing,
     Sipp,
+    StartUas,
     hang_up_after,
     make_carrier,
     peak_hz,
     tone,
-    write_ulaw,
 )
-from tests.conftest import need_tool
-
-
-@pytest.fixture
-def sipp_bin() -> str:
-    return need_tool("sipp")
-
-
-@pytest.fixture
-def uas(sipp_bin: str, tmp_path: Path) -> Iterator[type[Sipp]]:
-    """Start SIPp UASes (``uas("scenario.xml")``); all are killed at teardown."""
-    started: list[Sipp] = []
-    write_ulaw(tmp_path / "audio.ulaw", tone(440, 3.0))
-    write_ulaw(tmp_path / "answer.ulaw", tone(440, 3.0))
-    write_ulaw(tmp_path / "early.ulaw", tone(300, 1.5))
-
-    def start(scenario: str, calls: int = 1) -> Sipp:
-        peer = Sipp(scenario, tmp_path, calls).start(sipp_bin)
-        started.append(peer)
-        return peer
-
-    yield start  # type: ignore[misc]
-    for peer in started:
-        peer.kill()
 
 
 async def _sipp_ok(peer: Sipp) -> None:
@@ -57,7 +32,7 @@ async def _sipp_ok(peer: Sipp) -> None:
     assert rc == 0, f"SIPp {peer.scenario} exited {rc}:\n{peer.errors()}"
 
 
-async def test_answer_streams_decoded_audio(uas: type[Sipp]) -> None:
+async def test_answer_streams_decoded_audio(uas: StartUas) -> None:
     peer = uas("uas_answer_audio.xml")
     carrier, events, clock = await make_carrier(peer.trunk("t1"))
     hang_up_after(carrier, clock, events, 1.5)
@@ -86,7 +61,7 @@ async def test_answer_streams_decoded_audio(uas: type[Sipp]) -> None:
     ],
 )
 async def test_final_failure_maps_to_outcome(
-    uas: type[Sipp], scenario: str, outcome: CallOutcome, status: int
+    uas: StartUas, scenario: str, outcome: CallOutcome, status: int
 ) -> None:
     peer = uas(scenario)
     carrier, events, _ = await make_carrier(peer.trunk("t1"))
@@ -100,7 +75,7 @@ async def test_final_failure_maps_to_outcome(
     await _sipp_ok(peer)  # SIPp saw our ACK
 
 
-async def test_503_fails_over_to_the_next_trunk(uas: type[Sipp]) -> None:
+async def test_503_fails_over_to_the_next_trunk(uas: StartUas) -> None:
     down = uas("uas_503.xml")
     up = uas("uas_answer_audio.xml")
     carrier, events, clock = await make_carrier(
@@ -119,7 +94,7 @@ async def test_503_fails_over_to_the_next_trunk(uas: type[Sipp]) -> None:
     await _sipp_ok(up)
 
 
-async def test_503_on_the_only_trunk_is_a_trunk_failure(uas: type[Sipp]) -> None:
+async def test_503_on_the_only_trunk_is_a_trunk_failure(uas: StartUas) -> None:
     down = uas("uas_503.xml")
     carrier, events, _ = await make_carrier(down.trunk("only"))
     try:
@@ -131,7 +106,7 @@ async def test_503_on_the_only_trunk_is_a_trunk_failure(uas: type[Sipp]) -> None
     await _sipp_ok(down)
 
 
-async def test_early_media_then_answer(uas: type[Sipp]) -> None:
+async def test_early_media_then_answer(uas: StartUas) -> None:
     peer = uas("uas_183_early.xml")
     carrier, events, clock = await make_carrier(peer.trunk("t1"))
     hang_up_after(carrier, clock, events, 1.2)
@@ -154,7 +129,7 @@ async def test_early_media_then_answer(uas: type[Sipp]) -> None:
     await _sipp_ok(peer)
 
 
-async def test_no_answer_timeout_cancels_and_487_is_no_answer(uas: type[Sipp]) -> None:
+async def test_no_answer_timeout_cancels_and_487_is_no_answer(uas: StartUas) -> None:
     peer = uas("uas_ring_no_answer.xml")
     carrier, events, clock = await make_carrier(peer.trunk("t1"))
     try:
@@ -169,7 +144,7 @@ async def test_no_answer_timeout_cancels_and_487_is_no_answer(uas: type[Sipp]) -
     await _sipp_ok(peer)  # SIPp got the CANCEL and the ACK for its 487
 
 
-async def test_engine_hangup_while_ringing_sends_cancel(uas: type[Sipp]) -> None:
+async def test_engine_hangup_while_ringing_sends_cancel(uas: StartUas) -> None:
     peer = uas("uas_ring_no_answer.xml")
     carrier, events, _ = await make_carrier(peer.trunk("t1"))
     original = events.on_carrier_event
@@ -193,7 +168,7 @@ async def test_engine_hangup_while_ringing_sends_cancel(uas: type[Sipp]) -> None
     await _sipp_ok(peer)
 
 
-async def test_remote_bye_mid_call(uas: type[Sipp]) -> None:
+async def test_remote_bye_mid_call(uas: StartUas) -> None:
     peer = uas("uas_remote_bye.xml")
     carrier, events, _ = await make_carrier(peer.trunk("t1"))
     try:
@@ -208,7 +183,7 @@ async def test_remote_bye_mid_call(uas: type[Sipp]) -> None:
 
 
 @pytest.mark.parametrize("scenario", ["uas_auth_401.xml", "uas_auth_407.xml"])
-async def test_digest_challenge_is_answered(uas: type[Sipp], scenario: str) -> None:
+async def test_digest_challenge_is_answered(uas: StartUas, scenario: str) -> None:
     peer = uas(scenario)
     carrier, events, clock = await make_carrier(
         peer.trunk("t1", username="alice", password="s3cret")
@@ -224,7 +199,7 @@ async def test_digest_challenge_is_answered(uas: type[Sipp], scenario: str) -> N
     await _sipp_ok(peer)
 
 
-async def test_challenge_without_credentials_is_rejected(uas: type[Sipp]) -> None:
+async def test_challenge_without_credentials_is_rejected(uas: StartUas) -> None:
     peer = uas("uas_auth_401.xml")
     carrier, events, _ = await make_carrier(peer.trunk("t1"))
     try:
@@ -236,7 +211,7 @@ async def test_challenge_without_credentials_is_rejected(uas: type[Sipp]) -> Non
     assert (ended.outcome, ended.sip_status) == (CallOutcome.REJECTED, 401)
 
 
-async def test_play_reaches_the_far_end_paced(uas: type[Sipp], tmp_path: Path) -> None:
+async def test_play_reaches_the_far_end_paced(uas: StartUas, tmp_path: Path) -> None:
     """play() sends 20 ms RTP frames paced on the clock; on_done fires after the last."""
     peer = uas("uas_answer_audio.xml")
     carrier, events, clock = await make_carrier(peer.trunk("t1"))
@@ -273,3 +248,23 @@ async def test_play_reaches_the_far_end_paced(uas: type[Sipp], tmp_path: Path) -
 def test_tone_helper_is_sane() -> None:
     assert abs(peak_hz(tone(440, 1.0)) - 440) < 2
     assert np.max(np.abs(tone(440, 0.1))) > 7000
+
+
+async def test_full_trunk_sends_the_call_to_the_next(uas: StartUas) -> None:
+    first = uas("uas_answer_audio.xml")
+    second = uas("uas_answer_audio.xml")
+    carrier, events, clock = await make_carrier(
+        first.trunk("small", priority=0, max_concurrent=1), second.trunk("big", priority=5)
+    )
+    hang_up_after(carrier, clock, events, 0.4)
+    try:
+        carrier.dial(DialRequest("c1", "+15551230021"))
+        carrier.dial(DialRequest("c2", "+15551230022"))
+        e1, e2 = await events.wait("c1"), await events.wait("c2")
+    finally:
+        await carrier.stop()
+    assert (e1.extra["trunk"], e2.extra["trunk"]) == ("small", "big")
+    assert e2.extra["tried"] == "small:full,big"
+    assert e1.outcome is e2.outcome is CallOutcome.ANSWERED
+    await _sipp_ok(first)
+    await _sipp_ok(second)
