@@ -214,3 +214,26 @@ def test_params_are_checked() -> None:
         SipCarrierParams((Trunk("a", LOOPBACK), Trunk("a", "127.0.0.2")))
     with pytest.raises(ValueError, match="at least one"):
         SipCarrierParams(())
+
+
+async def test_rtp_ports_come_from_the_configured_range() -> None:
+    import asyncio as _asyncio
+
+    from carriers.rtp.udp import PortsExhausted, RtpPortPool
+    from tests.carriers.sip.peers import free_udp_port
+
+    loop = _asyncio.get_running_loop()
+    base = free_udp_port(even=True)
+    pool = RtpPortPool(LOOPBACK, base, base + 3)  # room for two even ports
+    a = pool.open(loop, lambda data, addr: None)
+    b = pool.open(loop, lambda data, addr: None)
+    assert {a.local_addr[1], b.local_addr[1]} == {base, base + 2}
+    assert pool.free == 0
+    with pytest.raises(PortsExhausted):
+        pool.open(loop, lambda data, addr: None)
+    pool.release(a)
+    assert pool.free == 1
+    c = pool.open(loop, lambda data, addr: None)
+    assert c.local_addr[1] == base
+    pool.release(b)
+    pool.release(c)
