@@ -18,6 +18,10 @@ DatagramHandler = Callable[[bytes, Addr], None]
 
 MAX_DATAGRAM = 65535
 MAX_READS_PER_WAKEUP = 64  # so one flooded socket cannot starve the others
+# An RTP socket holds one packet per 20 ms: reading it once per wakeup saves the
+# failing read (an exception) that finds it empty; after a stall the epoll loop
+# (level-triggered) comes back for the rest on its next pass.
+RTP_READS_PER_WAKEUP = 1
 
 
 class UdpSocket:
@@ -28,8 +32,10 @@ class UdpSocket:
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         on_datagram: DatagramHandler,
+        reads_per_wakeup: int = MAX_READS_PER_WAKEUP,
     ) -> None:
         self._loop = loop
+        self._reads = reads_per_wakeup
         self._sock = sock
         self._on_datagram = on_datagram
         self.closed = False
@@ -47,6 +53,7 @@ class UdpSocket:
         port: int,
         on_datagram: DatagramHandler,
         rcvbuf: int | None = None,
+        reads_per_wakeup: int = MAX_READS_PER_WAKEUP,
     ) -> UdpSocket:
         """Bind ``host:port`` (port 0: any free port); raises OSError as bind does."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -58,7 +65,7 @@ class UdpSocket:
         except OSError:
             sock.close()
             raise
-        return cls(loop, sock, on_datagram)
+        return cls(loop, sock, on_datagram, reads_per_wakeup)
 
     def sendto(self, data: bytes, addr: Addr) -> None:
         if self.closed:
@@ -76,7 +83,7 @@ class UdpSocket:
 
     def _readable(self) -> None:
         sock = self._sock
-        for _ in range(MAX_READS_PER_WAKEUP):
+        for _ in range(self._reads):
             try:
                 data, addr = sock.recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):

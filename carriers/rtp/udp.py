@@ -19,7 +19,7 @@ import numpy.typing as npt
 from carriers.base import Scheduler
 from carriers.rtp.jitter import Frame
 from carriers.rtp.session import MediaSession
-from carriers.udp import Addr, UdpSocket
+from carriers.udp import RTP_READS_PER_WAKEUP, Addr, UdpSocket
 
 FramesHandler = Callable[[list[Frame], float], None]
 
@@ -49,14 +49,18 @@ class RtpPortPool:
         self, loop: asyncio.AbstractEventLoop, on_datagram: Callable[[bytes, Addr], None]
     ) -> UdpSocket:
         if self.ephemeral:
-            sock = UdpSocket.bind(loop, self.host, 0, on_datagram)
+            sock = UdpSocket.bind(
+                loop, self.host, 0, on_datagram, reads_per_wakeup=RTP_READS_PER_WAKEUP
+            )
             self.in_use += 1
             return sock
         # A port another program holds is skipped (and tried again later).
         for _ in range(min(len(self._free), 64)):
             port = self._free.popleft()
             try:
-                sock = UdpSocket.bind(loop, self.host, port, on_datagram)
+                sock = UdpSocket.bind(
+                    loop, self.host, port, on_datagram, reads_per_wakeup=RTP_READS_PER_WAKEUP
+                )
             except OSError:
                 self._free.append(port)
                 continue

@@ -599,6 +599,10 @@ class SipCarrier:
             "setup_ms": str(round(((leg.t_answer or now) - leg.t_dial) * 1000)),
             "rtp_frames": str(leg.frames),
         }
+        session = leg.stream.session
+        if session is not None and leg.answered:
+            extra["rtp_packets"] = str(session.stats.received)
+            extra["rtp_lost"] = str(session.stats.lost)
         self._emit(
             Ended(
                 leg.request.call_id, now, outcome, status, cause, by_remote=by_remote, extra=extra

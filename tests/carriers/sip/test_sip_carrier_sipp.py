@@ -268,3 +268,42 @@ async def test_full_trunk_sends_the_call_to_the_next(uas: StartUas) -> None:
     assert e1.outcome is e2.outcome is CallOutcome.ANSWERED
     await _sipp_ok(first)
     await _sipp_ok(second)
+
+
+async def test_junk_flood_does_not_disturb_a_call(uas: StartUas) -> None:
+    """Thousands of junk datagrams at the SIP port during a call: all dropped by the
+    transport (no replies, no state) while the call's audio keeps flowing."""
+    import socket
+
+    peer = uas("uas_answer_audio.xml")
+    carrier, events, clock = await make_carrier(peer.trunk("t1"), match_port=True)
+    hang_up_after(carrier, clock, events, 1.5)
+    junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    junk.bind(("127.0.0.1", 0))
+    junk.setblocking(False)
+    sent = 0
+
+    def flood() -> None:
+        nonlocal sent
+        for i in range(100):
+            try:
+                junk.sendto(b"\x16\x03\x01 not sip %d" % i, carrier.local_addr)
+                sent += 1
+            except BlockingIOError:
+                pass
+        if sent < 3000 and "c1" not in events.ended:
+            clock.call_later(0.02, flood)
+
+    try:
+        carrier.dial(DialRequest("c1", "+15551230031"))
+        flood()
+        ended = await events.wait("c1")
+    finally:
+        await carrier.stop()
+        junk.close()
+    assert ended.outcome is CallOutcome.ANSWERED
+    stats = carrier.transport_stats
+    assert stats.dropped >= 1000 and stats.forbidden == 0  # type: ignore[attr-defined]
+    audio = events.audio("c1")
+    assert len(audio) >= 65 * 160  # ~1.5 s of audio despite the flood
+    await _sipp_ok(peer)
