@@ -147,9 +147,8 @@ class RtpStream:
             self._arm()
 
     def _deliver(self, session: MediaSession, now: float) -> None:
-        frames = session.frames()
-        while session.next_event() is not None:
-            pass  # DTMF digits: nothing in the engine listens to them yet
+        # DTMF digits are dropped: nothing in the engine listens to them yet
+        frames = [e for e in session.events() if isinstance(e, Frame)]
         if frames:
             self.frames_received += len(frames)
             self.on_frames(frames, now)

@@ -256,8 +256,9 @@ class SipCarrier:
     async def stop(self) -> None:
         for call_id in list(self._legs):
             self.hangup(call_id)
-        for leg in list(self._legs.values()):
-            self._finish(leg, CallOutcome.FAILED, leg.last_status, "carrier stopped", False)
+        for leg in list(self._legs.values()):  # CANCELled, their 487 not yet in
+            outcome = CallOutcome.ANSWERED if leg.answered else CallOutcome.NO_ANSWER
+            self._finish(leg, outcome, leg.last_status, "carrier stopped", False)
         self._transport.close()
         self.started = False
 
@@ -480,7 +481,7 @@ class SipCarrier:
                 ep.reject(ev.call, 603, now)  # outbound only; nobody to take it
                 continue
             if isinstance(ev, IncomingRequest):
-                ep.respond(ev.request, 405 if ev.request.method != "ACK" else 200, now)
+                ep.respond(ev.request, 501, now)  # INFO, MESSAGE, REGISTER...: not ours
                 continue
             call = getattr(ev, "call", None)
             if call is None:
