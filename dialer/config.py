@@ -96,6 +96,7 @@ class SipCarrierConfig(BaseModel):
     rtp_port_max: int = Field(strict=True, default=30000, ge=0, le=65534)
     setup_timeout_s: float = Field(default=4.0, gt=0, le=60)
     match_port: StrictBool = False  # know trunks by IP and port, not by IP alone
+    options_interval_s: float = Field(default=0.0, ge=0, le=3600)  # keep-alive; 0: off
     scenario: Path = Path("config/scenarios/demo.toml")
     seed: int = 1
 
@@ -121,6 +122,7 @@ class SipCarrierConfig(BaseModel):
             rtp_port_max=self.rtp_port_max,
             setup_timeout_s=self.setup_timeout_s,
             match_port=self.match_port,
+            options_interval_s=self.options_interval_s,
         )
 
 

@@ -117,6 +117,7 @@ class SipCarrierParams:
     cancel_guard_s: float = 32.0  # after CANCEL, give up waiting for the final response
     user_agent: str = "dialer"
     match_port: bool = False  # trust a trunk's IP alone (False) or only its IP and port
+    options_interval_s: float = 0.0  # OPTIONS keep-alive to every trunk; 0: none
     timers: TimerParams = field(default_factory=TimerParams)
 
     def __post_init__(self) -> None:
@@ -209,6 +210,7 @@ class SipCarrier:
         self._session_ids = count(int(self._rng.integers(1, 2**31)))
         self.stats = CarrierStats()
         self.started = False
+        self._keepalives: dict[str, object] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -243,6 +245,22 @@ class SipCarrier:
             state.tokens, state.refilled_at = state.burst, now
             self._transport.add_peer(addr, state.endpoint)
         self.started = True
+        if p.options_interval_s > 0:
+            for state in self._trunks:
+                self._keepalive(state)
+
+    def _keepalive(self, state: _TrunkState) -> None:
+        """OPTIONS to the trunk now and every ``options_interval_s`` (keeps NAT
+        bindings open and shows the trunk we are alive; answers are not tracked)."""
+        if not self.started or state.endpoint is None or state.addr is None:
+            return
+        t = state.trunk
+        now = self.scheduler.monotonic()
+        state.endpoint.options(f"sip:{t.domain or t.host}:{t.port}", state.addr, now)
+        self._service(state.endpoint)
+        self._keepalives[t.name] = self.scheduler.call_at(
+            now + self.params.options_interval_s, lambda: self._keepalive(state)
+        )
 
     @property
     def local_addr(self) -> Addr:
@@ -259,6 +277,11 @@ class SipCarrier:
         for leg in list(self._legs.values()):  # CANCELled, their 487 not yet in
             outcome = CallOutcome.ANSWERED if leg.answered else CallOutcome.NO_ANSWER
             self._finish(leg, outcome, leg.last_status, "carrier stopped", False)
+        for handle in self._keepalives.values():
+            cancel = getattr(handle, "cancel", None)
+            if cancel is not None:
+                cancel()
+        self._keepalives.clear()
         self._transport.close()
         self.started = False
 

@@ -196,7 +196,10 @@ class Collector:
 
 
 async def make_carrier(
-    *trunks: Trunk, setup_timeout_s: float = 4.0, match_port: bool = False
+    *trunks: Trunk,
+    setup_timeout_s: float = 4.0,
+    match_port: bool = False,
+    options_interval_s: float = 0.0,
 ) -> tuple[SipCarrier, Collector, RealClock]:
     clock = RealClock()
     params = SipCarrierParams(
@@ -207,6 +210,7 @@ async def make_carrier(
         rtp_port_max=0,
         setup_timeout_s=setup_timeout_s,
         match_port=match_port,
+        options_interval_s=options_interval_s,
     )
     carrier = SipCarrier(clock, params, np.random.default_rng(7))
     listener = Collector()

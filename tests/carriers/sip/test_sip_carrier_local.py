@@ -237,3 +237,20 @@ async def test_rtp_ports_come_from_the_configured_range() -> None:
     assert c.local_addr[1] == base
     pool.release(b)
     pool.release(c)
+
+
+async def test_options_keepalive_reaches_each_trunk(peer: socket.socket) -> None:
+    carrier, _, _ = await make_carrier(
+        Trunk("a", LOOPBACK, peer.getsockname()[1]), options_interval_s=0.2
+    )
+    try:
+        seen = []
+        for _ in range(2):  # the first at start, a new one an interval later
+            got = await _recv(peer, 1.0)
+            assert got is not None
+            msg = parse_message(got)
+            seen.append((getattr(msg, "method", None), msg.call_id))
+        assert [m for m, _ in seen] == ["OPTIONS", "OPTIONS"]
+        assert seen[0][1] != seen[1][1]  # not a retransmission
+    finally:
+        await carrier.stop()
