@@ -9,7 +9,6 @@ block: a full socket buffer drops the datagram, which UDP allows and RTP expects
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 from collections.abc import Callable
 
@@ -74,11 +73,10 @@ class UdpSocket:
             self._sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             self.dropped_sends += 1
-        except OSError as exc:
-            # ICMP errors from an earlier send surface here (ECONNREFUSED); the
-            # datagram is lost like any other UDP loss.
-            if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-                raise
+        except OSError:
+            # ICMP errors from an earlier send surface here (ECONNREFUSED), and a
+            # peer's address may be unusable: the datagram is lost like any other
+            # UDP loss, and a call never takes the loop down.
             self.dropped_sends += 1
 
     def _readable(self) -> None:

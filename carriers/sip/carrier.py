@@ -23,6 +23,7 @@ with a clear cause instead of pretending.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import socket
@@ -669,6 +670,11 @@ def _media_of(sdp: bytes) -> MediaParams | None:
     except (SdpError, SdpNegotiationError, ValueError):
         return None
     if media.codec.payload_type not in (PT_PCMU, PT_PCMA) or media.port == 0:
+        return None
+    try:
+        # a name here would make every RTP send a blocking DNS lookup
+        ipaddress.ip_address(media.address)
+    except ValueError:
         return None
     return media
 

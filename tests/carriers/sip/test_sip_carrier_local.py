@@ -254,3 +254,20 @@ async def test_options_keepalive_reaches_each_trunk(peer: socket.socket) -> None
         assert seen[0][1] != seen[1][1]  # not a retransmission
     finally:
         await carrier.stop()
+
+
+@pytest.mark.parametrize(
+    ("connection", "media", "usable"),
+    [
+        ("c=IN IP4 127.0.0.1", "m=audio 4000 RTP/AVP 0 101", True),
+        ("c=IN IP4 127.0.0.1", "m=audio 4000 RTP/AVP 8", True),
+        ("c=IN IP4 media.example.net", "m=audio 4000 RTP/AVP 0", False),  # no DNS per packet
+        ("c=IN IP4 127.0.0.1", "m=audio 0 RTP/AVP 0", False),  # declined stream
+        ("c=IN IP4 127.0.0.1", "m=audio 4000 RTP/AVP 18", False),  # G.729 only
+    ],
+)
+def test_answer_sdp_usable_for_rtp(connection: str, media: str, usable: bool) -> None:
+    from carriers.sip.carrier import _media_of
+
+    sdp = f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n{connection}\r\nt=0 0\r\n{media}\r\n"
+    assert (_media_of(sdp.encode()) is not None) is usable
