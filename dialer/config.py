@@ -110,6 +110,8 @@ class SipCarrierConfig(BaseModel):
             raise ValueError("rtp_port_min and rtp_port_max are both 0 (any port) or a range")
         if self.rtp_port_min and not 1024 <= self.rtp_port_min <= self.rtp_port_max:
             raise ValueError("rtp_port_min..rtp_port_max must be a range within 1024-65534")
+        if self.bind_host in ("0.0.0.0", "::") and not self.public_host:
+            raise ValueError("public_host is required when bind_host is a wildcard address")
         return self
 
     def params(self) -> SipCarrierParams:

@@ -71,7 +71,7 @@ from carriers.sip.sdp import (
     remote_media,
 )
 from carriers.sip.transaction import TimerParams
-from carriers.sip.transport import SipTransport
+from carriers.sip.transport import SipTransport, TransportStats
 from carriers.udp import Addr
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,8 @@ class SipCarrierParams:
         names = [t.name for t in self.trunks]
         if len(set(names)) != len(names):
             raise ValueError(f"trunk names must be unique: {names}")
+        if self.bind_host in ("0.0.0.0", "::") and not self.public_host:
+            raise ValueError("public_host is required when bind_host is a wildcard address")
 
 
 @dataclass(eq=False, slots=True)
@@ -212,6 +214,7 @@ class SipCarrier:
         self.stats = CarrierStats()
         self.started = False
         self._keepalives: dict[str, object] = {}
+        self.public_host = params.public_host or params.bind_host  # set again at start
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -230,7 +233,11 @@ class SipCarrier:
         now = self.scheduler.monotonic()
         for state in self._trunks:
             t = state.trunk
-            addr = await _resolve(loop, t.host, t.port, t.name)
+            try:
+                addr = await _resolve(loop, t.host, t.port, t.name)
+            except CarrierStartError:
+                self._transport.close()
+                raise
             state.addr = addr
             state.endpoint = Endpoint(
                 EndpointConfig(
@@ -269,7 +276,7 @@ class SipCarrier:
         return self._transport.local_addr
 
     @property
-    def transport_stats(self) -> object:
+    def transport_stats(self) -> TransportStats:
         return self._transport.stats
 
     async def stop(self) -> None:

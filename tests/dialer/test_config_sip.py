@@ -48,6 +48,10 @@ def test_no_kind_is_the_simulator() -> None:
             "within 1024-65534",
         ),
         ('[carrier]\nkind = "pstn"\n', "carrier.kind: unknown kind 'pstn'"),
+        (
+            SIP + 'bind_host = "0.0.0.0"\n' + TRUNK.format(name="a", extra=""),
+            "public_host is required",
+        ),
     ],
 )
 def test_bad_sip_config_names_the_key(text: str, where: str) -> None:

@@ -74,7 +74,7 @@ async def test_invite_from_a_stranger_gets_403_and_no_state(peer: socket.socket)
         assert isinstance(msg, Response) and msg.status == 403
         assert msg.call_id == "stranger-call-1"
         assert _endpoint_state(carrier) == 0
-        assert carrier.transport_stats.forbidden == 1  # type: ignore[attr-defined]
+        assert carrier.transport_stats.forbidden == 1
         assert events.events == []
     finally:
         await carrier.stop()
@@ -92,7 +92,7 @@ async def test_junk_from_a_stranger_is_dropped_silently(peer: socket.socket) -> 
         for junk in (b"\x00\xff" * 40, b"SIP/2.0 200 OK\r\n\r\n", b"INVITE nonsense\r\n\r\n"):
             peer.sendto(junk, addr)
         assert await _recv(peer, 0.3) is None
-        assert carrier.transport_stats.dropped == 3  # type: ignore[attr-defined]
+        assert carrier.transport_stats.dropped == 3
         assert _endpoint_state(carrier) == 0
     finally:
         await carrier.stop()
