@@ -129,6 +129,23 @@ async def test_early_media_then_answer(uas: StartUas) -> None:
     await _sipp_ok(peer)
 
 
+async def test_answer_without_sdp_keeps_the_early_media_stream(uas: StartUas) -> None:
+    peer = uas("uas_183_then_200_no_sdp.xml")
+    carrier, events, clock = await make_carrier(peer.trunk("t1"))
+    hang_up_after(carrier, clock, events, 1.2)
+    try:
+        carrier.dial(DialRequest("c1", "+15551230012"))
+        ended = await events.wait("c1")
+    finally:
+        await carrier.stop()
+    assert events.kinds("c1") == ["Ringing", "Answered", "Ended"]
+    assert ended.outcome is CallOutcome.ANSWERED
+    audio = events.audio("c1")
+    assert len(audio) >= 40 * 160
+    assert abs(peak_hz(audio) - 440) < 10  # the answer's audio, on the early stream
+    await _sipp_ok(peer)
+
+
 async def test_no_answer_timeout_cancels_and_487_is_no_answer(uas: StartUas) -> None:
     peer = uas("uas_ring_no_answer.xml")
     carrier, events, clock = await make_carrier(peer.trunk("t1"))
