@@ -191,6 +191,7 @@ class Endpoint:
         # each step to ``_changed``, and their deadlines go on a heap (stale
         # entries are skipped when they reach the top).
         self._keys: dict[int, tuple[str, ...]] = {}  # id(tx) -> its client/server key
+        self._born: dict[int, int] = {}  # id(tx) -> creation order
         self._changed: dict[int, Transaction] = {}
         self._deadlines: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
@@ -223,6 +224,7 @@ class Endpoint:
 
     def _track(self, tx: Transaction, key: tuple[str, ...]) -> None:
         self._keys[id(tx)] = key
+        self._born[id(tx)] = next(self._seq)
         tx.on_change = self._tx_changed
         self._tx_changed(tx)
 
@@ -652,7 +654,10 @@ class Endpoint:
         auth retry): they are flushed in the same pass."""
         changed = self._changed
         while changed:
-            batch = list(changed.values())
+            # Client transactions first, then server ones, each oldest first: the
+            # order a full scan gives (an INVITE's 487 leaves before the 200 to
+            # the CANCEL that caused it, as peers' scenarios expect).
+            batch = sorted(changed.values(), key=self._flush_order)
             changed.clear()
             for tx in batch:
                 key = self._keys.get(id(tx))
@@ -663,10 +668,18 @@ class Endpoint:
                 else:
                     self._flush_server(tx, key)  # type: ignore[arg-type]
 
+    def _forget(self, tx: Transaction) -> None:
+        self._keys.pop(id(tx), None)
+        self._born.pop(id(tx), None)
+
+    def _flush_order(self, tx: Transaction) -> tuple[bool, int]:
+        server = tx.kind in (Kind.INVITE_SERVER, Kind.NON_INVITE_SERVER)
+        return server, self._born.get(id(tx), 0)
+
     def _flush_client(self, tx: Transaction, key: tuple[str, str], now: float) -> None:
         entry = self._client.get(key)
         if entry is None or entry[0] is not tx:
-            self._keys.pop(id(tx), None)
+            self._forget(tx)
             return
         _, call, peer = entry
         self._out += [(m.serialise(), peer) for m in tx.messages_to_send()]
@@ -679,17 +692,17 @@ class Endpoint:
         if tx.terminated:
             self._client.pop(key, None)
             self._registrations.pop(key, None)
-            self._keys.pop(id(tx), None)
+            self._forget(tx)
 
     def _flush_server(self, tx: Transaction, key: tuple[str, str, str]) -> None:
         entry = self._server.get(key)
         if entry is None or entry[0] is not tx:
-            self._keys.pop(id(tx), None)
+            self._forget(tx)
             return
         self._out += [(m.serialise(), entry[1]) for m in tx.messages_to_send()]
         if tx.terminated:
             del self._server[key]
-            self._keys.pop(id(tx), None)
+            self._forget(tx)
 
     def _on_register_event(self, reg: Registration, event: object, now: float) -> None:
         if isinstance(event, TimedOut):
