@@ -332,6 +332,7 @@ async def run_level(load: Load, level: Level, tag: str) -> dict[str, object]:
         "cpu_core_share": round(cpu_s / wall, 3) if wall > 0 else 0.0,
         "cpu_ms_per_call_s": round(1000 * cpu_s / wall / mean_active, 3) if mean_active else 0.0,
         "transport": str(carrier.transport_stats),
+        "rtp_queue_peak": carrier._rtp_queue.peak if carrier._rtp_queue else 0,
     }
     result["media_pass"] = bool(
         len(answered) == n_calls

@@ -76,6 +76,42 @@ class RtpPortPool:
             self._free.append(port)
 
 
+class ReceiveQueue:
+    """Spreads received RTP over several loop passes.
+
+    A far end that sends all its streams on one 20 ms tick makes hundreds of RTP
+    sockets readable at once, and asyncio runs every ready callback of a pass
+    before any due timer (SIP retransmissions, the engine's pacing).  Socket
+    callbacks only read and queue here; the queue is worked off ``chunk`` packets
+    per pass, so timers get their turn between chunks.  Arrival times are taken
+    at read time, so jitter and media-time figures are unchanged.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, chunk: int = 64) -> None:
+        self._loop = loop
+        self._chunk = chunk
+        self._queue: deque[tuple[Callable[[bytes, float], None], bytes, float]] = deque()
+        self._scheduled = False
+        self.peak = 0  # deepest the queue has been
+
+    def put(self, handler: Callable[[bytes, float], None], data: bytes, now: float) -> None:
+        self._queue.append((handler, data, now))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        queue = self._queue
+        self.peak = max(self.peak, len(queue))
+        for _ in range(min(self._chunk, len(queue))):
+            handler, data, now = queue.popleft()
+            handler(data, now)
+        if queue:
+            self._loop.call_soon(self._drain)
+        else:
+            self._scheduled = False
+
+
 class RtpStream:
     """One call leg's media: a socket, a :class:`MediaSession`, and its timer.
 
@@ -89,8 +125,10 @@ class RtpStream:
         pool: RtpPortPool,
         loop: asyncio.AbstractEventLoop,
         on_frames: FramesHandler,
+        queue: ReceiveQueue | None = None,
     ) -> None:
         self._scheduler = scheduler
+        self._queue = queue
         self._pool = pool
         self.on_frames = on_frames
         self.sock = pool.open(loop, self._datagram)
@@ -136,11 +174,20 @@ class RtpStream:
         self._arm()
 
     def _datagram(self, data: bytes, addr: Addr) -> None:
-        session, remote = self.session, self.remote
-        if session is None or remote is None or addr[0] != remote[0]:
+        remote = self.remote
+        if self.session is None or remote is None or addr[0] != remote[0]:
             self.ignored += 1
             return
         now = self._scheduler.monotonic()
+        if self._queue is not None:
+            self._queue.put(self._receive, data, now)
+        else:
+            self._receive(data, now)
+
+    def _receive(self, data: bytes, now: float) -> None:
+        session = self.session
+        if session is None or self.closed:
+            return
         session.receive_datagram(data, now)
         self._deliver(session, now)
         if session.get_timer() is not None:

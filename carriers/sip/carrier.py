@@ -49,7 +49,7 @@ from carriers.rtp.g711 import PT_PCMA, PT_PCMU
 from carriers.rtp.jitter import Frame
 from carriers.rtp.prompt import from_samples
 from carriers.rtp.session import MediaSession
-from carriers.rtp.udp import PortsExhausted, RtpPortPool, RtpStream
+from carriers.rtp.udp import PortsExhausted, ReceiveQueue, RtpPortPool, RtpStream
 from carriers.sip.endpoint import (
     Call,
     CallAnswered,
@@ -205,6 +205,7 @@ class SipCarrier:
         self._transport = SipTransport(scheduler, self._service, params.match_port)
         self._pool: RtpPortPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._rtp_queue: ReceiveQueue | None = None
         self._legs: dict[str, _Leg] = {}
         self._by_sip: dict[str, _Leg] = {}
         self._clips: dict[tuple[str, int], tuple[bytes, ...]] = {}
@@ -221,6 +222,7 @@ class SipCarrier:
         if self.started:
             return
         loop = self._loop = asyncio.get_running_loop()
+        self._rtp_queue = ReceiveQueue(loop)
         p = self.params
         try:
             host, port = self._transport.bind(loop, p.bind_host, p.bind_port)
@@ -322,7 +324,9 @@ class SipCarrier:
         else:
             candidates = sorted(self._trunks, key=lambda s: (s.trunk.priority, s.trunk.name))
         try:
-            stream = RtpStream(self.scheduler, self._pool, self._loop, lambda f, t: None)
+            stream = RtpStream(
+                self.scheduler, self._pool, self._loop, lambda f, t: None, self._rtp_queue
+            )
         except (PortsExhausted, OSError) as exc:
             self._fail_soon(request, CallOutcome.TRUNK_FAILURE, None, f"no RTP port: {exc}")
             return
