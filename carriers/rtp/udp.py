@@ -82,8 +82,9 @@ class ReceiveQueue:
     A far end that sends all its streams on one 20 ms tick makes hundreds of RTP
     sockets readable at once, and asyncio runs every ready callback of a pass
     before any due timer (SIP retransmissions, the engine's pacing).  Socket
-    callbacks only read and queue here; the queue is worked off ``chunk`` packets
-    per pass, so timers get their turn between chunks.  Arrival times are taken
+    callbacks only read and queue here; the queue is worked off in chunks (``chunk``
+    packets, or a quarter of the backlog if that is more) one per pass, so timers get
+    their turn between chunks and the backlog stays a few passes' worth.  Arrival times are taken
     at read time, so jitter and media-time figures are unchanged.
     """
 
@@ -103,7 +104,10 @@ class ReceiveQueue:
     def _drain(self) -> None:
         queue = self._queue
         self.peak = max(self.peak, len(queue))
-        for _ in range(min(self._chunk, len(queue))):
+        # At least a quarter of the backlog per pass: the reads of one pass (one
+        # packet per ready socket) can outnumber a fixed chunk, and a queue drained
+        # slower than it fills grows without bound when the process is short of CPU.
+        for _ in range(min(len(queue), max(self._chunk, len(queue) // 4))):
             handler, data, now = queue.popleft()
             handler(data, now)
         if queue:
