@@ -22,6 +22,7 @@ from carriers.rtp.session import MediaSession
 from carriers.udp import RTP_READS_PER_WAKEUP, Addr, UdpSocket
 
 FramesHandler = Callable[[list[Frame], float], None]
+Receiver = Callable[[bytes, float, object], None]  # (datagram, arrival time, tag)
 
 
 class PortsExhausted(OSError):
@@ -91,12 +92,12 @@ class ReceiveQueue:
     def __init__(self, loop: asyncio.AbstractEventLoop, chunk: int = 64) -> None:
         self._loop = loop
         self._chunk = chunk
-        self._queue: deque[tuple[Callable[[bytes, float], None], bytes, float]] = deque()
+        self._queue: deque[tuple[Receiver, bytes, float, object]] = deque()
         self._scheduled = False
         self.peak = 0  # deepest the queue has been
 
-    def put(self, handler: Callable[[bytes, float], None], data: bytes, now: float) -> None:
-        self._queue.append((handler, data, now))
+    def put(self, handler: Receiver, data: bytes, now: float, tag: object) -> None:
+        self._queue.append((handler, data, now, tag))
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._drain)
@@ -108,8 +109,8 @@ class ReceiveQueue:
         # packet per ready socket) can outnumber a fixed chunk, and a queue drained
         # slower than it fills grows without bound when the process is short of CPU.
         for _ in range(min(len(queue), max(self._chunk, len(queue) // 4))):
-            handler, data, now = queue.popleft()
-            handler(data, now)
+            handler, data, now, tag = queue.popleft()
+            handler(data, now, tag)
         if queue:
             self._loop.call_soon(self._drain)
         else:
@@ -184,13 +185,14 @@ class RtpStream:
             return
         now = self._scheduler.monotonic()
         if self._queue is not None:
-            self._queue.put(self._receive, data, now)
+            self._queue.put(self._receive, data, now, self.session)
         else:
-            self._receive(data, now)
+            self._receive(data, now, self.session)
 
-    def _receive(self, data: bytes, now: float) -> None:
+    def _receive(self, data: bytes, now: float, read_for: object) -> None:
         session = self.session
-        if session is None or self.closed:
+        # a packet read for the early-media session is not the answer's audio
+        if session is None or read_for is not session or self.closed:
             return
         session.receive_datagram(data, now)
         self._deliver(session, now)
