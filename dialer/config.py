@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from carriers.sip.carrier import SipCarrierParams, Trunk
 from dialer.campaign import (
     AmdAction,
     CampaignSettings,
@@ -52,6 +55,90 @@ class CarrierConfig(BaseModel):
     kind: Literal["simulated"] = "simulated"
     scenario: Path = Path("config/scenarios/demo.toml")
     seed: int = 1
+
+
+class TrunkConfig(BaseModel):
+    """One SIP trunk; several may be listed, tried in ``priority`` order (lower first)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(strict=True, default=5060, ge=1, le=65535)
+    transport: Literal["udp"] = "udp"
+    username: str | None = Field(default=None, min_length=1)
+    password: str | None = Field(default=None, min_length=1)
+    caller_id: str = ""
+    max_concurrent: int = Field(strict=True, default=30, ge=1, le=100_000)
+    max_cps: float = Field(default=5.0, gt=0, le=10_000)
+    priority: int = Field(strict=True, default=0, ge=0, le=1000)
+    domain: str | None = None  # Request-URI host when the trunk wants a name, not an address
+
+    @model_validator(mode="after")
+    def _credentials(self) -> TrunkConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+    def trunk(self) -> Trunk:
+        return Trunk(**self.model_dump())
+
+
+class SipCarrierConfig(BaseModel):
+    """Real SIP trunks over UDP.  Agents are still simulated from ``scenario``
+    until SIP agents land."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sip"]
+    trunks: list[TrunkConfig] = Field(min_length=1)
+    bind_host: str = "127.0.0.1"
+    bind_port: int = Field(strict=True, default=5060, ge=0, le=65535)
+    public_host: str | None = None  # the address peers should send to (Via, Contact, SDP)
+    rtp_port_min: int = Field(strict=True, default=20000, ge=0, le=65534)
+    rtp_port_max: int = Field(strict=True, default=30000, ge=0, le=65534)
+    setup_timeout_s: float = Field(default=4.0, gt=0, le=60)
+    match_port: StrictBool = False  # know trunks by IP and port, not by IP alone
+    options_interval_s: float = Field(default=0.0, ge=0, le=3600)  # keep-alive; 0: off
+    scenario: Path = Path("config/scenarios/demo.toml")
+    seed: int = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> SipCarrierConfig:
+        names = [t.name for t in self.trunks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"trunk names must be unique: {dupes}")
+        if (self.rtp_port_min == 0) != (self.rtp_port_max == 0):
+            raise ValueError("rtp_port_min and rtp_port_max are both 0 (any port) or a range")
+        if self.rtp_port_min and not 1024 <= self.rtp_port_min <= self.rtp_port_max:
+            raise ValueError("rtp_port_min..rtp_port_max must be a range within 1024-65534")
+        if self.bind_host in ("0.0.0.0", "::") and not self.public_host:
+            raise ValueError("public_host is required when bind_host is a wildcard address")
+        return self
+
+    def params(self) -> SipCarrierParams:
+        return SipCarrierParams(
+            trunks=tuple(t.trunk() for t in self.trunks),
+            bind_host=self.bind_host,
+            bind_port=self.bind_port,
+            public_host=self.public_host,
+            rtp_port_min=self.rtp_port_min,
+            rtp_port_max=self.rtp_port_max,
+            setup_timeout_s=self.setup_timeout_s,
+            match_port=self.match_port,
+            options_interval_s=self.options_interval_s,
+        )
+
+
+def _carrier_kind(value: object) -> str:
+    kind = value.get("kind", "simulated") if isinstance(value, dict) else getattr(value, "kind", "")
+    return str(kind)
+
+
+# ``kind`` picks the model; an absent kind is the simulator.
+AnyCarrierConfig = Annotated[
+    Annotated[CarrierConfig, Tag("simulated")] | Annotated[SipCarrierConfig, Tag("sip")],
+    Discriminator(_carrier_kind),
+]
 
 
 class CampaignConfig(BaseModel):
@@ -133,7 +220,7 @@ class EngineConfig(BaseModel):
     db: str | None = None  # default: --db / $DIALER_DB_URL / sqlite file
     http: HttpConfig = HttpConfig()
     mqtt: MqttConfig = MqttConfig()
-    carrier: CarrierConfig = CarrierConfig()
+    carrier: AnyCarrierConfig = Field(default_factory=CarrierConfig)
     campaigns: list[CampaignConfig] = Field(min_length=1)
     stats_interval_s: float = Field(default=2.0, gt=0, le=3600)
     idle_alert_s: float = Field(default=120.0, gt=0)  # no dial for this long while agents wait
@@ -156,10 +243,17 @@ class ConfigError(ValueError):
 def describe_validation(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = list(e["loc"])
+        if loc[:1] == ["carrier"] and loc[1:2] in (["simulated"], ["sip"]):
+            del loc[1]  # the union's tag, not a key the user wrote
         msg = {"extra_forbidden": "unknown key", "missing": "required key is missing"}.get(
             e["type"], e["msg"]
         )
+        if e["type"] == "union_tag_invalid":
+            ctx = e.get("ctx", {})
+            loc.append("kind")
+            msg = f"unknown kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        where = ".".join(str(p) for p in loc) or "(top level)"
         lines.append(f"{source}: {where}: {msg}")
     return "\n".join(lines)
 

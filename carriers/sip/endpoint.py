@@ -8,6 +8,8 @@ with ``invite``/``cancel``/``bye``/``answer``/``reject``; send what
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from carriers.sip.outcome import outcome_for_status
 from carriers.sip.parser import parse_message
 from carriers.sip.security import bad_request_response
 from carriers.sip.transaction import (
+    Kind,
     ResponseReceived,
     TimedOut,
     TimerParams,
@@ -183,6 +186,16 @@ class Endpoint:
         self._out: list[tuple[bytes, Addr]] = []
         self._events: deque[EndpointEvent] = deque()
         self._now = 0.0  # the latest time any input carried
+        # Work is proportional to what changed, not to how many transactions live
+        # (a busy trunk holds hundreds in Timer K / M / D): transactions report
+        # each step to ``_changed``, and their deadlines go on a heap (stale
+        # entries are skipped when they reach the top).
+        self._keys: dict[int, tuple[str, ...]] = {}  # id(tx) -> its client/server key
+        self._born: dict[int, int] = {}  # id(tx) -> creation order
+        self._changed: dict[int, Transaction] = {}
+        self._deadlines: list[tuple[float, int, Transaction]] = []
+        self._seq = itertools.count()
+        self._awaiting_ack: dict[int, Call] = {}  # UAS calls resending 2xx (ok_next)
 
     # --- outputs -------------------------------------------------------------------
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
@@ -194,10 +207,32 @@ class Endpoint:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        times = [tx.get_timer() for tx, _, _ in self._client.values()]
-        times += [tx.get_timer() for tx, _ in self._server.values()]
-        times += [c.ok_next for c in self._calls.values()]
-        return min((t for t in times if t is not None), default=None)
+        heap = self._deadlines
+        while heap:
+            when, _, tx = heap[0]
+            current = tx.get_timer()
+            if id(tx) in self._keys and current is not None and current <= when:
+                break
+            heapq.heappop(heap)  # finished, or its deadline moved (a newer entry exists)
+        times = [heap[0][0]] if heap else []
+        for cid, call in list(self._awaiting_ack.items()):
+            if call.ok_next is None:
+                del self._awaiting_ack[cid]
+            else:
+                times.append(call.ok_next)
+        return min(times, default=None)
+
+    def _track(self, tx: Transaction, key: tuple[str, ...]) -> None:
+        self._keys[id(tx)] = key
+        self._born[id(tx)] = next(self._seq)
+        tx.on_change = self._tx_changed
+        self._tx_changed(tx)
+
+    def _tx_changed(self, tx: Transaction) -> None:
+        self._changed[id(tx)] = tx
+        when = tx.get_timer()
+        if when is not None:
+            heapq.heappush(self._deadlines, (when, next(self._seq), tx))
 
     @property
     def calls(self) -> list[Call]:
@@ -236,7 +271,9 @@ class Endpoint:
     def _start_client(self, req: Request, call: Call | None, peer: Addr, now: float) -> Transaction:
         self._now = max(self._now, now)
         tx = Transaction.client(req, now, self.config.timers)
-        self._client[client_key(req)] = (tx, call, peer)
+        key = client_key(req)
+        self._client[key] = (tx, call, peer)
+        self._track(tx, key)
         return tx
 
     # --- UAC -----------------------------------------------------------------------
@@ -384,6 +421,7 @@ class Endpoint:
         t1 = self.config.timers.t1
         call.ok_response, call.ok_interval = resp, t1
         call.ok_next, call.ok_deadline = now + t1, now + 64 * t1
+        self._awaiting_ack[id(call)] = call
 
     def ring(self, call: Call, now: float, status: int = 180, sdp: bytes = b"") -> None:
         if call.outgoing or call.state is not CallState.CALLING:
@@ -465,6 +503,7 @@ class Endpoint:
             return
         tx = Transaction.server(req, now, self.config.timers)
         self._server[key] = (tx, addr)
+        self._track(tx, key)
         resp = response_to(req, status)
         resp.set("To", f"{req.get('To')};tag={_token()}")
         if status == 420:
@@ -478,11 +517,16 @@ class Endpoint:
 
     def handle_timer(self, now: float) -> None:
         self._now = max(self._now, now)
-        for tx, _, _ in list(self._client.values()):
+        due: dict[int, Transaction] = {}
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, _, tx = heapq.heappop(heap)
+            if id(tx) in self._keys:
+                due[id(tx)] = tx
+        for tx in due.values():
             tx.handle_timer(now)
-        for tx, _ in list(self._server.values()):
-            tx.handle_timer(now)
-        for call in list(self._calls.values()):
+            self._tx_changed(tx)  # its next deadline (even if the timer was absorbed)
+        for call in list(self._awaiting_ack.values()):
             if call.ok_next is not None and call.ok_next <= now:
                 self._resend_ok(call, now)
         self._flush(now)
@@ -528,6 +572,7 @@ class Endpoint:
             return
         tx = Transaction.server(req, now, self.config.timers)
         self._server[key] = (tx, addr)
+        self._track(tx, key)
         call = self._calls.get(req.call_id)
         if call is not None and call.dialog is not None and req.to.tag is not None:
             if call.dialog.matches(req, incoming=True):
@@ -586,7 +631,9 @@ class Endpoint:
 
     def _on_cancel(self, req: Request, addr: Addr, now: float) -> None:
         tx = Transaction.server(req, now, self.config.timers)
-        self._server[server_key(req)] = (tx, addr)
+        key = server_key(req)
+        self._server[key] = (tx, addr)
+        self._track(tx, key)
         invite_key = (*server_key(req)[:2], "INVITE")
         entry = self._server.get(invite_key)
         if entry is None:
@@ -602,27 +649,60 @@ class Endpoint:
 
     # --- transaction events ----------------------------------------------------------
     def _flush(self, now: float) -> None:
-        """Collect transaction output and events; forget terminated transactions."""
-        for key, (tx, call, peer) in list(self._client.items()):
-            self._out += [(m.serialise(), peer) for m in tx.messages_to_send()]
-            while (event := tx.next_event()) is not None:
-                reg = self._registrations.get(key)
-                if reg is not None:
-                    self._on_register_event(reg, event, now)
+        """Collect the output and events of the transactions that changed; forget
+        terminated ones.  Handling an event may start transactions (CANCEL, BYE,
+        auth retry): they are flushed in the same pass."""
+        changed = self._changed
+        while changed:
+            # Client transactions first, then server ones, each oldest first: the
+            # order a full scan gives (an INVITE's 487 leaves before the 200 to
+            # the CANCEL that caused it, as peers' scenarios expect).
+            batch = sorted(changed.values(), key=self._flush_order)
+            changed.clear()
+            for tx in batch:
+                key = self._keys.get(id(tx))
+                if key is None:
+                    continue
+                if tx.kind in (Kind.INVITE_CLIENT, Kind.NON_INVITE_CLIENT):
+                    self._flush_client(tx, key, now)  # type: ignore[arg-type]
                 else:
-                    self._on_client_event(tx, call, event, now)
-            if tx.terminated:
-                self._client.pop(key, None)
-                self._registrations.pop(key, None)
-        for skey, (tx, addr) in list(self._server.items()):
-            self._out += [(m.serialise(), addr) for m in tx.messages_to_send()]
-            if tx.terminated:
-                del self._server[skey]
-        # Transactions started while handling the events above (CANCEL, BYE, auth retry).
-        for key, (tx, _, peer) in list(self._client.items()):
-            self._out += [(m.serialise(), peer) for m in tx.messages_to_send()]
-            if tx.terminated:
-                self._client.pop(key, None)
+                    self._flush_server(tx, key)  # type: ignore[arg-type]
+
+    def _forget(self, tx: Transaction) -> None:
+        self._keys.pop(id(tx), None)
+        self._born.pop(id(tx), None)
+
+    def _flush_order(self, tx: Transaction) -> tuple[bool, int]:
+        server = tx.kind in (Kind.INVITE_SERVER, Kind.NON_INVITE_SERVER)
+        return server, self._born.get(id(tx), 0)
+
+    def _flush_client(self, tx: Transaction, key: tuple[str, str], now: float) -> None:
+        entry = self._client.get(key)
+        if entry is None or entry[0] is not tx:
+            self._forget(tx)
+            return
+        _, call, peer = entry
+        self._out += [(m.serialise(), peer) for m in tx.messages_to_send()]
+        while (event := tx.next_event()) is not None:
+            reg = self._registrations.get(key)
+            if reg is not None:
+                self._on_register_event(reg, event, now)
+            else:
+                self._on_client_event(tx, call, event, now)
+        if tx.terminated:
+            self._client.pop(key, None)
+            self._registrations.pop(key, None)
+            self._forget(tx)
+
+    def _flush_server(self, tx: Transaction, key: tuple[str, str, str]) -> None:
+        entry = self._server.get(key)
+        if entry is None or entry[0] is not tx:
+            self._forget(tx)
+            return
+        self._out += [(m.serialise(), entry[1]) for m in tx.messages_to_send()]
+        if tx.terminated:
+            del self._server[key]
+            self._forget(tx)
 
     def _on_register_event(self, reg: Registration, event: object, now: float) -> None:
         if isinstance(event, TimedOut):

@@ -11,7 +11,7 @@ and ``get_timer()``.  The owner routes messages to transactions by :func:`client
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -227,6 +227,10 @@ class Transaction:
         self._out: list[Message] = []
         self._events: deque[TransactionEvent] = deque()
         self._pending: Response | None = None
+        # Called after every state-machine step, so an owner of thousands of
+        # transactions can find the ones with output, events or new deadlines
+        # without scanning them all.
+        self.on_change: Callable[[Transaction], None] | None = None
 
     @classmethod
     def client(cls, request: Request, now: float, params: TimerParams) -> Transaction:
@@ -297,6 +301,8 @@ class Transaction:
         self.state = next_state
         if next_state is State.TERMINATED:
             self._timers.clear()
+        if self.on_change is not None:
+            self.on_change(self)
 
     def _start(self, name: str, interval: float, now: float) -> None:
         self._intervals[name] = interval

@@ -7,6 +7,7 @@ import typer
 from dialer.cli.admin import campaigns as campaign_app
 from dialer.cli.admin import tokens as token_app
 from dialer.cli.amd import app as amd_app
+from dialer.cli.call import call as call_command
 from dialer.cli.common import set_db_url
 from dialer.cli.contacts import app as contacts_app
 from dialer.cli.db import app as db_app
@@ -43,6 +44,7 @@ app.add_typer(amd_app, name="amd")
 app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
 app.command("run")(run_command)
+app.command("call")(call_command)
 app.add_typer(report_app, name="report")
 
 

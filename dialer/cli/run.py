@@ -11,21 +11,30 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from carriers.sip.carrier import CarrierStartError
 from dialer.api import create_app
 from dialer.cli.common import db_url, err, out
-from dialer.config import ConfigError, EngineConfig, load_config
+from dialer.config import ConfigError, EngineConfig, SipCarrierConfig, load_config
 from dialer.mqtt import MqttBridge
-from dialer.runtime import Runtime
+from dialer.runtime import Runtime, World
 from dialer.store.db import Database, resolve_db_url
 from sim.scenario import ScenarioError, load_scenario
+from sim.sip_world import SipWorld
 from sim.world import SimWorld
+
+
+def make_world(cfg: EngineConfig) -> World:
+    """The simulated PBX, or SIP trunks (with the scenario's simulated agents)."""
+    scenario = load_scenario(cfg.carrier.scenario)
+    if isinstance(cfg.carrier, SipCarrierConfig):
+        return SipWorld(scenario, cfg.carrier.seed, cfg.carrier.params())
+    return SimWorld(scenario, cfg.carrier.seed)
 
 
 async def serve(cfg: EngineConfig, url: str, ready: asyncio.Event | None = None) -> Runtime:
     """Start everything, run until SIGTERM/SIGINT, then stop cleanly."""
-    scenario = load_scenario(cfg.carrier.scenario)
     db = Database(url)
-    runtime = Runtime(cfg, db, SimWorld(scenario, cfg.carrier.seed))
+    runtime = Runtime(cfg, db, make_world(cfg))
     await runtime.start()
     app = create_app(runtime, db)
     server = _Server(
@@ -104,4 +113,8 @@ def run(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
     url = resolve_db_url(cfg.db) if cfg.db else db_url()
-    asyncio.run(serve(cfg, url))
+    try:
+        asyncio.run(serve(cfg, url))
+    except CarrierStartError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None

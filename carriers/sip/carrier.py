@@ -1,0 +1,711 @@
+"""``SipCarrier``: the :class:`carriers.base.Carrier` interface over SIP trunks.
+
+One UDP socket carries all SIP (:class:`SipTransport`, one sans-IO
+:class:`Endpoint` per trunk); each call leg gets its own RTP socket and
+:class:`MediaSession` (:class:`RtpStream`).  What the engine sees:
+
+* ``dial`` sends an INVITE offering PCMU, PCMA and telephone-event through the
+  first trunk (by ``priority``, lower first) that has a free channel and a
+  calls-per-second token; 503, no response within ``setup_timeout_s`` and a full
+  trunk move the call to the next trunk.
+* 180/183 -> :class:`Ringing` (``early_media`` when the provisional carries SDP);
+  2xx -> :class:`Answered`, then :class:`MediaFrames` of the received RTP, with
+  media time counted from the answer.
+* ``hangup``: CANCEL before the answer, BYE after; the no-answer timeout sends
+  CANCEL and the 487 that follows is ``no_answer``.
+* Every leg ends with one :class:`Ended` carrying the outcome, the SIP status and
+  ``extra`` = trunk, trunks tried, setup time.
+
+Bridging to agents needs SIP agent legs (a later issue): ``bridge`` ends the call
+with a clear cause instead of pretending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import count
+
+import numpy as np
+
+from carriers.base import (
+    Answered,
+    AudioClip,
+    CallOutcome,
+    CarrierEvent,
+    CarrierListener,
+    DialRequest,
+    Ended,
+    MediaFrames,
+    Ringing,
+    Scheduler,
+)
+from carriers.rtp.g711 import PT_PCMA, PT_PCMU
+from carriers.rtp.jitter import Frame
+from carriers.rtp.prompt import from_samples
+from carriers.rtp.session import MediaSession
+from carriers.rtp.udp import PortsExhausted, ReceiveQueue, RtpPortPool, RtpStream
+from carriers.sip.endpoint import (
+    Call,
+    CallAnswered,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    CallState,
+    Endpoint,
+    EndpointConfig,
+    IncomingCall,
+    IncomingRequest,
+)
+from carriers.sip.sdp import (
+    MediaParams,
+    SdpError,
+    SdpNegotiationError,
+    build_offer,
+    parse_sdp,
+    remote_media,
+)
+from carriers.sip.transaction import TimerParams
+from carriers.sip.transport import SipTransport, TransportStats
+from carriers.udp import Addr
+
+log = logging.getLogger(__name__)
+
+FAILOVER_STATUSES = frozenset({503})
+
+
+class CarrierStartError(RuntimeError):
+    """The carrier cannot start: a socket cannot be bound or a trunk not resolved."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trunk:
+    """One SIP trunk (a carrier's SBC or a PBX)."""
+
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    username: str | None = None
+    password: str | None = None
+    caller_id: str = ""  # From user when the dial request gives none
+    max_concurrent: int = 30
+    max_cps: float = 5.0  # call set-ups per second (token bucket, burst = max(1, max_cps))
+    priority: int = 0  # lower is tried first
+    domain: str | None = None  # Request-URI host; default ``host``
+
+    def __post_init__(self) -> None:
+        if self.transport != "udp":
+            raise ValueError(f"trunk {self.name}: transport {self.transport!r} (only udp)")
+        if self.max_concurrent < 1 or self.max_cps <= 0:
+            raise ValueError(f"trunk {self.name}: max_concurrent and max_cps must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class SipCarrierParams:
+    trunks: tuple[Trunk, ...]
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 5060  # 0: any free port (tests)
+    public_host: str | None = None  # written in Via, Contact and SDP; default bind_host
+    rtp_port_min: int = 20000  # 0 and 0: the OS picks each RTP port
+    rtp_port_max: int = 30000
+    setup_timeout_s: float = 4.0  # no response at all from a trunk: try the next one
+    cancel_guard_s: float = 32.0  # after CANCEL, give up waiting for the final response
+    user_agent: str = "dialer"
+    match_port: bool = False  # trust a trunk's IP alone (False) or only its IP and port
+    options_interval_s: float = 0.0  # OPTIONS keep-alive to every trunk; 0: none
+    timers: TimerParams = field(default_factory=TimerParams)
+
+    def __post_init__(self) -> None:
+        if not self.trunks:
+            raise ValueError("at least one trunk is required")
+        names = [t.name for t in self.trunks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"trunk names must be unique: {names}")
+        if self.bind_host in ("0.0.0.0", "::") and not self.public_host:
+            raise ValueError("public_host is required when bind_host is a wildcard address")
+
+
+@dataclass(eq=False, slots=True)
+class _TrunkState:
+    trunk: Trunk
+    endpoint: Endpoint | None = None
+    addr: Addr | None = None
+    active: int = 0
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+
+    @property
+    def burst(self) -> float:
+        return max(1.0, self.trunk.max_cps)
+
+    def capacity(self, now: float) -> int:
+        if self.endpoint is None:
+            return 0
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.trunk.max_cps)
+        self.refilled_at = now
+        return max(0, min(self.trunk.max_concurrent - self.active, math.floor(self.tokens)))
+
+
+@dataclass(eq=False, slots=True)
+class _Leg:
+    request: DialRequest
+    candidates: list[_TrunkState]
+    stream: RtpStream
+    t_dial: float
+    state: _TrunkState | None = None
+    call: Call | None = None
+    tried: list[str] = field(default_factory=list)
+    counted: bool = False  # holds a channel on ``state``
+    ringing: bool = False
+    early: bool = False
+    answered: bool = False
+    t_answer: float | None = None
+    hangup_requested: bool = False
+    timed_out: bool = False
+    ended: bool = False
+    last_status: int | None = None
+    last_cause: str = ""
+    timers: dict[str, object] = field(default_factory=dict)
+    frames: int = 0
+
+
+@dataclass(slots=True)
+class CarrierStats:
+    dials: int = 0
+    invites: int = 0
+    failovers: int = 0
+    answered: int = 0
+    frames: int = 0  # 20 ms frames delivered to the listener
+    ended: dict[str, int] = field(default_factory=dict)
+
+
+class SipCarrier:
+    """Outbound calls over SIP/UDP trunks (see the module docstring)."""
+
+    name = "sip"
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        params: SipCarrierParams,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.params = params
+        self._rng = rng if rng is not None else np.random.default_rng()
+        self._listener: CarrierListener | None = None
+        self._trunks = [_TrunkState(t) for t in params.trunks]
+        self._by_name = {s.trunk.name: s for s in self._trunks}
+        self._transport = SipTransport(scheduler, self._service, params.match_port)
+        self._pool: RtpPortPool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rtp_queue: ReceiveQueue | None = None
+        self._legs: dict[str, _Leg] = {}
+        self._by_sip: dict[str, _Leg] = {}
+        self._clips: dict[tuple[str, int], tuple[bytes, ...]] = {}
+        self._busy = False
+        self._dirty: list[Endpoint] = []
+        self._session_ids = count(int(self._rng.integers(1, 2**31)))
+        self.stats = CarrierStats()
+        self.started = False
+        self._keepalives: dict[str, object] = {}
+        self.public_host = params.public_host or params.bind_host  # set again at start
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.started:
+            return
+        loop = self._loop = asyncio.get_running_loop()
+        self._rtp_queue = ReceiveQueue(loop)
+        p = self.params
+        try:
+            host, port = self._transport.bind(loop, p.bind_host, p.bind_port)
+        except OSError as exc:
+            where = f"{p.bind_host}:{p.bind_port}"
+            raise CarrierStartError(f"cannot bind the SIP socket {where}: {exc.strerror}") from None
+        public = p.public_host or host
+        self._pool = RtpPortPool(p.bind_host, p.rtp_port_min, p.rtp_port_max)
+        self.public_host = public
+        now = self.scheduler.monotonic()
+        for state in self._trunks:
+            t = state.trunk
+            try:
+                addr = await _resolve(loop, t.host, t.port, t.name)
+            except CarrierStartError:
+                self._transport.close()
+                raise
+            state.addr = addr
+            state.endpoint = Endpoint(
+                EndpointConfig(
+                    host=public,
+                    port=port,
+                    user="dialer",
+                    username=t.username,
+                    password=t.password,
+                    user_agent=p.user_agent,
+                    timers=p.timers,
+                )
+            )
+            state.tokens, state.refilled_at = state.burst, now
+            self._transport.add_peer(addr, state.endpoint)
+        self.started = True
+        if p.options_interval_s > 0:
+            for state in self._trunks:
+                self._keepalive(state)
+
+    def _keepalive(self, state: _TrunkState) -> None:
+        """OPTIONS to the trunk now and every ``options_interval_s`` (keeps NAT
+        bindings open and shows the trunk we are alive; answers are not tracked)."""
+        if not self.started or state.endpoint is None or state.addr is None:
+            return
+        t = state.trunk
+        now = self.scheduler.monotonic()
+        state.endpoint.options(f"sip:{t.domain or t.host}:{t.port}", state.addr, now)
+        self._service(state.endpoint)
+        self._keepalives[t.name] = self.scheduler.call_at(
+            now + self.params.options_interval_s, lambda: self._keepalive(state)
+        )
+
+    @property
+    def local_addr(self) -> Addr:
+        """Where the SIP socket is bound (port 0 in the params becomes the real one)."""
+        return self._transport.local_addr
+
+    @property
+    def transport_stats(self) -> TransportStats:
+        return self._transport.stats
+
+    async def stop(self) -> None:
+        for call_id in list(self._legs):
+            self.hangup(call_id)
+        for leg in list(self._legs.values()):  # CANCELled, their 487 not yet in
+            outcome = CallOutcome.ANSWERED if leg.answered else CallOutcome.NO_ANSWER
+            self._finish(leg, outcome, leg.last_status, "carrier stopped", False)
+        for handle in self._keepalives.values():
+            cancel = getattr(handle, "cancel", None)
+            if cancel is not None:
+                cancel()
+        self._keepalives.clear()
+        self._transport.close()
+        self.started = False
+
+    # -- the Carrier interface ----------------------------------------------------------
+    def set_listener(self, listener: CarrierListener) -> None:
+        self._listener = listener
+
+    def free_channels(self) -> int:
+        if not self.started or self._pool is None:
+            return 0
+        now = self.scheduler.monotonic()
+        return min(sum(s.capacity(now) for s in self._trunks), self._pool.free)
+
+    def dial(self, request: DialRequest) -> None:
+        now = self.scheduler.monotonic()
+        self.stats.dials += 1
+        if request.call_id in self._legs:
+            return
+        if not self.started or self._pool is None or self._loop is None:
+            self._fail_soon(request, CallOutcome.FAILED, None, "carrier not started")
+            return
+        if request.trunk is not None:
+            named = self._by_name.get(request.trunk)
+            if named is None:
+                self._fail_soon(
+                    request, CallOutcome.FAILED, None, f"unknown trunk {request.trunk!r}"
+                )
+                return
+            candidates = [named]
+        else:
+            candidates = sorted(self._trunks, key=lambda s: (s.trunk.priority, s.trunk.name))
+        try:
+            stream = RtpStream(
+                self.scheduler, self._pool, self._loop, lambda f, t: None, self._rtp_queue
+            )
+        except (PortsExhausted, OSError) as exc:
+            self._fail_soon(request, CallOutcome.TRUNK_FAILURE, None, f"no RTP port: {exc}")
+            return
+        leg = _Leg(request, candidates, stream, now)
+        stream.on_frames = lambda frames, at: self._frames(leg, frames, at)
+        self._legs[request.call_id] = leg
+        leg.timers["no_answer"] = self.scheduler.call_at(
+            now + request.timeout_s, lambda: self._no_answer(leg)
+        )
+        self._try_next(leg, now, in_dial=True)
+
+    def hangup(self, call_id: str) -> None:
+        leg = self._legs.get(call_id)
+        if leg is None or leg.ended or leg.hangup_requested:
+            return
+        leg.hangup_requested = True
+        now = self.scheduler.monotonic()
+        call, state = leg.call, leg.state
+        if call is None or state is None or state.endpoint is None:
+            self._finish(leg, CallOutcome.NO_ANSWER, None, "local hangup", False)
+            return
+        ep = state.endpoint
+        if leg.answered:
+            ep.bye(call, now)  # CallEnded(by_remote=False) follows at once
+        elif call.state is CallState.CALLING:
+            # No provisional yet, so no CANCEL may be sent (RFC 3261 §9.1): the
+            # endpoint holds it (and BYEs a late 2xx); the engine hears now.
+            ep.cancel(call, now)
+            self._detach(leg)
+            self._finish(
+                leg, CallOutcome.NO_ANSWER, None, "local hangup before any response", False
+            )
+        else:
+            ep.cancel(call, now)
+            self._guard_cancel(leg, now)
+        self._service(ep)
+
+    def play(self, call_id: str, clip: AudioClip, on_done: Callable[[], None]) -> None:
+        leg = self._legs.get(call_id)
+        if leg is None or leg.ended or not leg.answered or leg.stream.session is None:
+            return
+        pt = leg.stream.session.payload_type
+        key = (clip.clip_id, pt)
+        payloads = self._clips.get(key)
+        if payloads is None:
+            if len(self._clips) > 256:
+                self._clips.clear()
+            payloads = self._clips[key] = from_samples(clip.clip_id, clip.samples).payloads(pt)
+        leg.stream.play(payloads, on_done)
+
+    def bridge(self, call_id: str, agent_id: str) -> None:
+        # SIP agent legs arrive with the agents issue; until then a bridge cannot
+        # carry audio anywhere, so the call is ended rather than left silent.
+        leg = self._legs.get(call_id)
+        if leg is None or leg.ended:
+            return
+        log.warning("bridge %s -> %s: SIP agent legs are not implemented yet", call_id, agent_id)
+        leg.last_cause = "bridge to agent not implemented for SIP (agents issue)"
+        self.hangup(call_id)
+
+    def unbridge(self, call_id: str) -> None:
+        return None
+
+    # -- placing the INVITE -------------------------------------------------------------
+    def _try_next(self, leg: _Leg, now: float, in_dial: bool = False) -> None:
+        while leg.candidates:
+            state = leg.candidates.pop(0)
+            if state.capacity(now) >= 1:
+                self._invite(leg, state, now)
+                return
+            leg.tried.append(f"{state.trunk.name}:full")
+        cause = f"all trunks: {leg.last_cause or 'no trunk with a free channel'}"
+        if in_dial:
+            # the engine does not expect events from inside its own dial()
+            def later() -> None:
+                self._finish(leg, CallOutcome.TRUNK_FAILURE, leg.last_status, cause, True)
+
+            self.scheduler.call_at(now, later)
+        else:
+            self._finish(leg, CallOutcome.TRUNK_FAILURE, leg.last_status, cause, True)
+
+    def _invite(self, leg: _Leg, state: _TrunkState, now: float) -> None:
+        ep, addr = state.endpoint, state.addr
+        assert ep is not None and addr is not None
+        t = state.trunk
+        offer = build_offer(
+            self.public_host, leg.stream.local_addr[1], next(self._session_ids)
+        ).serialise()
+        host = t.domain or t.host
+        target = f"sip:{leg.request.number}@{host}:{t.port}"
+        from_user = _uri_user(leg.request.caller_id or t.caller_id or "dialer")
+        call = ep.invite(target, offer, addr, now, from_user=from_user)
+        state.active += 1
+        state.tokens -= 1
+        leg.state, leg.call, leg.counted = state, call, True
+        leg.tried.append(t.name)
+        leg.ringing = leg.early = False
+        self._by_sip[call.call_id] = leg
+        self.stats.invites += 1
+        self._rearm(
+            leg,
+            "setup",
+            now + self.params.setup_timeout_s,
+            lambda: self._setup_timeout(leg, call),
+        )
+        self._service(ep)
+
+    def _setup_timeout(self, leg: _Leg, call: Call) -> None:
+        leg.timers.pop("setup", None)
+        if leg.ended or leg.call is not call or call.state is not CallState.CALLING:
+            return
+        state = leg.state
+        assert state is not None and state.endpoint is not None
+        now = self.scheduler.monotonic()
+        state.endpoint.cancel(call, now)  # held; a late 2xx gets a BYE
+        self._detach(leg)
+        leg.last_status, leg.last_cause = 408, f"{state.trunk.name} did not respond"
+        if leg.hangup_requested or leg.timed_out:
+            self._finish(leg, CallOutcome.NO_ANSWER, None, "no response", False)
+        else:
+            self.stats.failovers += 1
+            self._try_next(leg, now)
+        self._service(state.endpoint)
+
+    def _no_answer(self, leg: _Leg) -> None:
+        leg.timers.pop("no_answer", None)
+        if leg.ended or leg.answered or leg.timed_out:
+            return
+        leg.timed_out = True
+        now = self.scheduler.monotonic()
+        call, state = leg.call, leg.state
+        if call is None or state is None or state.endpoint is None:
+            self._finish(leg, CallOutcome.NO_ANSWER, None, "no-answer timeout", False)
+            return
+        state.endpoint.cancel(call, now)
+        if call.state is CallState.CALLING:
+            self._detach(leg)
+            self._finish(leg, CallOutcome.NO_ANSWER, None, "no-answer timeout", False)
+        else:
+            self._guard_cancel(leg, now)
+        self._service(state.endpoint)
+
+    def _guard_cancel(self, leg: _Leg, now: float) -> None:
+        def give_up() -> None:
+            leg.timers.pop("cancel", None)
+            if not leg.ended:
+                self._detach(leg)
+                self._finish(leg, CallOutcome.NO_ANSWER, None, "no final response to CANCEL", False)
+
+        self._rearm(leg, "cancel", now + self.params.cancel_guard_s, give_up)
+
+    def _detach(self, leg: _Leg) -> None:
+        """Stop listening to the leg's current SIP call (it is left to the endpoint)."""
+        if leg.call is not None:
+            self._by_sip.pop(leg.call.call_id, None)
+        if leg.counted and leg.state is not None:
+            leg.state.active -= 1
+        leg.counted = False
+        leg.call = None
+        self._cancel_timer(leg, "setup")
+
+    # -- endpoint events ----------------------------------------------------------------
+    def _service(self, endpoint: Endpoint) -> None:
+        """Read the endpoint's events and send its output until both are quiet.  Not
+        re-entered: a listener that calls back in (hangup from an event) only marks
+        the endpoint for another round."""
+        self._dirty.append(endpoint)
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._dirty:
+                ep = self._dirty.pop()
+                handled = self._pump(ep)
+                self._transport.flush(ep)
+                if handled or self._pump(ep):
+                    self._dirty.append(ep)
+        finally:
+            self._busy = False
+
+    def _pump(self, ep: Endpoint) -> int:
+        n = 0
+        while (ev := ep.next_event()) is not None:
+            n += 1
+            now = self.scheduler.monotonic()
+            if isinstance(ev, IncomingCall):
+                ep.reject(ev.call, 603, now)  # outbound only; nobody to take it
+                continue
+            if isinstance(ev, IncomingRequest):
+                ep.respond(ev.request, 501, now)  # INFO, MESSAGE, REGISTER...: not ours
+                continue
+            call = getattr(ev, "call", None)
+            if call is None:
+                continue
+            leg = self._by_sip.get(call.call_id)
+            if leg is None or leg.call is not call or leg.ended:
+                continue
+            if isinstance(ev, CallProgress):
+                self._progress(leg, ev, now)
+            elif isinstance(ev, CallAnswered):
+                self._answered(leg, ev, now)
+            elif isinstance(ev, CallFailed):
+                self._failed(leg, ev, now)
+            elif isinstance(ev, CallEnded):
+                self._ended(leg, ev)
+        return n
+
+    def _progress(self, leg: _Leg, ev: CallProgress, now: float) -> None:
+        self._cancel_timer(leg, "setup")
+        if ev.sdp is not None and not leg.early:
+            media = _media_of(ev.sdp)
+            if media is not None:
+                # Early media: decoded (so jitter state is warm) but not delivered
+                # to the engine, which listens from the answer.
+                leg.stream.start(self._session_for(media), (media.address, media.port))
+                leg.early = True
+                self._emit(Ringing(leg.request.call_id, now, early_media=True))
+                leg.ringing = True
+                return
+        if not leg.ringing:
+            leg.ringing = True
+            self._emit(Ringing(leg.request.call_id, now, early_media=False))
+
+    def _answered(self, leg: _Leg, ev: CallAnswered, now: float) -> None:
+        self._cancel_timer(leg, "setup")
+        self._cancel_timer(leg, "no_answer")
+        self._cancel_timer(leg, "cancel")
+        if leg.hangup_requested or leg.timed_out:
+            return  # the endpoint sends BYE itself (CANCEL lost the race)
+        leg.answered, leg.t_answer, leg.last_status, leg.last_cause = True, now, 200, ""
+        self.stats.answered += 1
+        media = _media_of(ev.sdp) if ev.sdp is not None else None
+        if media is None and leg.stream.remote is not None and leg.stream.session is not None:
+            # No SDP in the 2xx: the early-media description stands (RFC 3264 §4).
+            session, remote = leg.stream.session, leg.stream.remote
+            leg.stream.start(
+                MediaSession(session.payload_type, session.telephone_event_pt, self._rng), remote
+            )
+        elif media is not None:
+            leg.stream.start(self._session_for(media), (media.address, media.port))
+        else:
+            self._emit(Answered(leg.request.call_id, now, sip_status=200))
+            leg.last_cause = "answer without usable SDP"
+            self.hangup(leg.request.call_id)
+            return
+        self._emit(Answered(leg.request.call_id, now, sip_status=200))
+
+    def _failed(self, leg: _Leg, ev: CallFailed, now: float) -> None:
+        self._detach(leg)
+        trunk = leg.state.trunk.name if leg.state is not None else "?"
+        leg.last_status, leg.last_cause = ev.status, f"{trunk}: {ev.status} {ev.reason}"
+        if leg.timed_out or leg.hangup_requested:
+            cause = "no-answer timeout" if leg.timed_out else "local hangup"
+            self._finish(leg, CallOutcome.NO_ANSWER, ev.status, cause, False)
+            return
+        timeout = ev.status == 408 and ev.outcome is CallOutcome.TRUNK_FAILURE
+        if (ev.status in FAILOVER_STATUSES or timeout) and leg.candidates:
+            self.stats.failovers += 1
+            self._try_next(leg, now)
+            return
+        self._finish(leg, ev.outcome, ev.status, f"{ev.status} {ev.reason}", True)
+
+    def _ended(self, leg: _Leg, ev: CallEnded) -> None:
+        self._detach(leg)
+        cause = leg.last_cause or ("remote BYE" if ev.by_remote else "local BYE")
+        self._finish(leg, CallOutcome.ANSWERED, 200, cause, ev.by_remote)
+
+    # -- media --------------------------------------------------------------------------
+    def _session_for(self, media: MediaParams) -> MediaSession:
+        te = media.telephone_event_pt
+        te = te if te is not None and 96 <= te <= 127 else None
+        return MediaSession(media.codec.payload_type, te, self._rng)
+
+    def _frames(self, leg: _Leg, frames: list[Frame], now: float) -> None:
+        if not leg.answered or leg.ended:
+            return
+        samples = (
+            frames[0].samples if len(frames) == 1 else np.concatenate([f.samples for f in frames])
+        )
+        leg.frames += len(frames)
+        self.stats.frames += len(frames)
+        self._emit(MediaFrames(leg.request.call_id, now, frames[0].media_time, samples))
+
+    # -- ending -------------------------------------------------------------------------
+    def _finish(
+        self,
+        leg: _Leg,
+        outcome: CallOutcome,
+        status: int | None,
+        cause: str,
+        by_remote: bool,
+    ) -> None:
+        if leg.ended:
+            return
+        leg.ended = True
+        for name in list(leg.timers):
+            self._cancel_timer(leg, name)
+        self._detach(leg)
+        leg.stream.close()
+        self._legs.pop(leg.request.call_id, None)
+        self.stats.ended[outcome.value] = self.stats.ended.get(outcome.value, 0) + 1
+        now = self.scheduler.monotonic()
+        extra = {
+            "trunk": leg.state.trunk.name if leg.state is not None else "",
+            "tried": ",".join(leg.tried),
+            "setup_ms": str(round(((leg.t_answer or now) - leg.t_dial) * 1000)),
+            "rtp_frames": str(leg.frames),
+        }
+        session = leg.stream.session
+        if session is not None and leg.answered:
+            extra["rtp_packets"] = str(session.stats.received)
+            extra["rtp_lost"] = str(session.stats.lost)
+        self._emit(
+            Ended(
+                leg.request.call_id, now, outcome, status, cause, by_remote=by_remote, extra=extra
+            )
+        )
+
+    def _fail_soon(
+        self, request: DialRequest, outcome: CallOutcome, status: int | None, cause: str
+    ) -> None:
+        """End a dial that never left, after ``dial`` has returned (the engine does
+        not expect events from inside its own call)."""
+
+        def fire() -> None:
+            self._emit(
+                Ended(request.call_id, self.scheduler.monotonic(), outcome, status, cause, False)
+            )
+
+        self.scheduler.call_at(self.scheduler.monotonic(), fire)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _emit(self, event: CarrierEvent) -> None:
+        if self._listener is not None:
+            self._listener.on_carrier_event(event)
+
+    def _rearm(self, leg: _Leg, name: str, when: float, fn: Callable[[], None]) -> None:
+        self._cancel_timer(leg, name)
+        leg.timers[name] = self.scheduler.call_at(when, fn)
+
+    @staticmethod
+    def _cancel_timer(leg: _Leg, name: str) -> None:
+        handle = leg.timers.pop(name, None)
+        cancel = getattr(handle, "cancel", None)
+        if cancel is not None:
+            cancel()
+
+
+def _media_of(sdp: bytes) -> MediaParams | None:
+    try:
+        media = remote_media(parse_sdp(sdp))
+    except (SdpError, SdpNegotiationError, ValueError):
+        return None
+    if media.codec.payload_type not in (PT_PCMU, PT_PCMA) or media.port == 0:
+        return None
+    try:
+        # a name here would make every RTP send a blocking DNS lookup
+        ipaddress.ip_address(media.address)
+    except ValueError:
+        return None
+    return media
+
+
+def _uri_user(text: str) -> str:
+    """A caller ID as a SIP URI user part (digits, '+', and unreserved characters)."""
+    keep = "".join(c for c in text if c.isalnum() or c in "+-_.!~*'()")
+    return keep or "dialer"
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int, name: str) -> Addr:
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise CarrierStartError(f"trunk {name}: cannot resolve {host!r}: {exc}") from None
+    for family, *_, sockaddr in infos:
+        if family == socket.AF_INET:
+            return (str(sockaddr[0]), int(sockaddr[1]))
+    family, *_, sockaddr = infos[0]
+    return (str(sockaddr[0]), int(sockaddr[1]))
+
+
+__all__ = ["CarrierStartError", "CarrierStats", "SipCarrier", "SipCarrierParams", "Trunk"]
