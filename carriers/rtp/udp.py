@@ -17,11 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from carriers.base import Scheduler
+from carriers.rtp.dtmf import DigitEvent
 from carriers.rtp.jitter import Frame
 from carriers.rtp.session import MediaSession
 from carriers.udp import RTP_READS_PER_WAKEUP, Addr, UdpSocket
 
 FramesHandler = Callable[[list[Frame], float], None]
+DigitsHandler = Callable[[list[DigitEvent], float], None]
 Receiver = Callable[[bytes, float, object], None]  # (datagram, arrival time, tag)
 
 
@@ -136,6 +138,7 @@ class RtpStream:
         self._queue = queue
         self._pool = pool
         self.on_frames = on_frames
+        self.on_digits: DigitsHandler | None = None  # RFC 4733 key presses
         self.sock = pool.open(loop, self._datagram)
         self.session: MediaSession | None = None
         self.remote: Addr | None = None
@@ -159,11 +162,19 @@ class RtpStream:
         self._waiting.clear()
         self._arm()
 
+    def _barge_in(self, session: MediaSession) -> None:
+        # A new prompt replaces the one playing (an IVR key interrupts the
+        # message); the replaced prompt's on_done never runs.
+        session.stop_playing()
+        self._waiting.clear()
+        self._given = 0
+
     def play(self, payloads: list[bytes] | tuple[bytes, ...], on_done: Callable[[], None]) -> None:
         """Send pre-encoded 20 ms payloads paced on the clock; ``on_done`` runs when
         the last one has left."""
         if self.session is None or self.closed:
             return
+        self._barge_in(self.session)
         self.session.play_payloads(list(payloads))
         self._given += len(payloads)
         self._waiting.append((self._given, on_done))
@@ -172,6 +183,7 @@ class RtpStream:
     def play_samples(self, samples: npt.NDArray[np.int16], on_done: Callable[[], None]) -> None:
         if self.session is None or self.closed:
             return
+        self._barge_in(self.session)
         before = self.session.queued_frames
         self.session.play(samples)
         self._given += self.session.queued_frames - before
@@ -200,11 +212,15 @@ class RtpStream:
             self._arm()
 
     def _deliver(self, session: MediaSession, now: float) -> None:
-        # DTMF digits are dropped: nothing in the engine listens to them yet
-        frames = [e for e in session.events() if isinstance(e, Frame)]
+        events = session.events()
+        frames = [e for e in events if isinstance(e, Frame)]
         if frames:
             self.frames_received += len(frames)
             self.on_frames(frames, now)
+        if len(frames) < len(events) and self.on_digits is not None:
+            digits = [e for e in events if isinstance(e, DigitEvent)]
+            if digits:
+                self.on_digits(digits, now)
 
     def _arm(self) -> None:
         session = self.session

@@ -40,11 +40,13 @@ from carriers.base import (
     CarrierEvent,
     CarrierListener,
     DialRequest,
+    Dtmf,
     Ended,
     MediaFrames,
     Ringing,
     Scheduler,
 )
+from carriers.rtp.dtmf import DigitEvent
 from carriers.rtp.g711 import PT_PCMA, PT_PCMU
 from carriers.rtp.jitter import Frame
 from carriers.rtp.prompt import from_samples
@@ -332,6 +334,7 @@ class SipCarrier:
             return
         leg = _Leg(request, candidates, stream, now)
         stream.on_frames = lambda frames, at: self._frames(leg, frames, at)
+        stream.on_digits = lambda digits, at: self._digits(leg, digits, at)
         self._legs[request.call_id] = leg
         leg.timers["no_answer"] = self.scheduler.call_at(
             now + request.timeout_s, lambda: self._no_answer(leg)
@@ -609,6 +612,12 @@ class SipCarrier:
         leg.frames += len(frames)
         self.stats.frames += len(frames)
         self._emit(MediaFrames(leg.request.call_id, now, frames[0].media_time, samples))
+
+    def _digits(self, leg: _Leg, digits: list[DigitEvent], now: float) -> None:
+        if not leg.answered or leg.ended:
+            return  # keys during early media are not an answer to anything we asked
+        for d in digits:
+            self._emit(Dtmf(leg.request.call_id, now, d.digit))
 
     # -- ending -------------------------------------------------------------------------
     def _finish(
