@@ -19,13 +19,17 @@ from sqlalchemy import and_, bindparam, insert, update
 from dialer.agentstate import AgentState
 from dialer.callstate import CallState
 from dialer.clock import Clock
-from dialer.ports import GateVerdict, Lead
+from dialer.ports import DispositionRecord, GateVerdict, Lead, OptOut
+from dialer.store import dnc_repo
 from dialer.store.db import Database
 from dialer.store.models import (
     AgentEvent,
     AgentSession,
     Attempt,
+    AttemptDisposition,
+    Callback,
     CallEvent,
+    Campaign,
     CampaignContact,
     GateRefusal,
     table_of,
@@ -37,6 +41,9 @@ CC = table_of(CampaignContact)
 AS = table_of(AgentSession)
 AE = table_of(AgentEvent)
 GR = table_of(GateRefusal)
+AD = table_of(AttemptDisposition)
+CB = table_of(Callback)
+CAMP = table_of(Campaign)
 
 
 class StoreRecorder:
@@ -65,6 +72,12 @@ class StoreRecorder:
         self._agent_session: dict[str, str] = {}
         self._agent_logins: dict[str, int] = {}
         self._after_flush: list[Callable[[], None]] = []
+        self._dispositions: list[dict[str, Any]] = []
+        self._optouts: list[OptOut] = []
+        self._moves: list[tuple[int, str]] = []
+        # callbacks booked and served, in order (a booking and its dial may fall
+        # into one flush)
+        self._callback_ops: list[tuple[str, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self.flushes = 0
         self.rows_written = 0
@@ -159,6 +172,59 @@ class StoreRecorder:
             self._sessions_end[session] = at
             del self._agent_session[agent_id]
 
+    def disposition(self, record: DispositionRecord) -> None:
+        self._dispositions.append(
+            {
+                "call_id": record.call_id,
+                "campaign_id": self.campaign_id,
+                "contact_id": record.contact_id,
+                "name": record.name,
+                "agent": record.agent[:100],
+                "source": "agent",
+                "at": self._wall(record.at),
+                "known": record.known,
+                "success": record.success,
+                "contact": record.contact,
+                "final": record.final,
+                "dnc": record.dnc,
+                "callback": record.callback,
+            }
+        )
+
+    def opted_out(self, record: OptOut) -> None:
+        self._optouts.append(record)
+        self._wake.set()  # an opt-out is written at once, not with the next batch
+
+    def lead_moved(self, lead: Lead, to_campaign: str, at: float) -> None:
+        self._moves.append((lead.contact_id, to_campaign))
+
+    def callback_booked(self, lead: Lead, source: str) -> None:
+        assert lead.callback_at is not None
+        self._callback_ops.append(
+            (
+                "booked",
+                {
+                    "contact_id": lead.contact_id,
+                    "due_at": lead.callback_at,
+                    "local_time": lead.callback_at.replace(tzinfo=None).isoformat(
+                        timespec="minutes"
+                    ),
+                    "timezone": str(lead.callback_at.tzinfo or ""),
+                    "agent": lead.callback_agent,
+                    "source": source[:50],
+                    "created_at": self.clock.wall(),
+                },
+            )
+        )
+
+    def callback_dialled(self, lead: Lead, call_id: str) -> None:
+        self._callback_ops.append(
+            (
+                "dialled",
+                {"contact_id": lead.contact_id, "call_id": call_id, "at": self.clock.wall()},
+            )
+        )
+
     def when_durable(self, callback: Callable[[], None]) -> None:
         if not self.durable_dials:
             callback()
@@ -175,6 +241,10 @@ class StoreRecorder:
             + len(self._events)
             + len(self._leads)
             + len(self._agent_events)
+            + len(self._dispositions)
+            + len(self._optouts)
+            + len(self._moves)
+            + len(self._callback_ops)
         )
 
     async def flush(self) -> None:
@@ -189,6 +259,10 @@ class StoreRecorder:
         ends, self._sessions_end = self._sessions_end, {}
         agent_events, self._agent_events = self._agent_events, []
         callbacks, self._after_flush = self._after_flush, []
+        dispositions, self._dispositions = self._dispositions, []
+        optouts, self._optouts = self._optouts, []
+        moves, self._moves = self._moves, []
+        cb_ops, self._callback_ops = self._callback_ops, []
         async with self.db.engine.begin() as conn:
             if new_attempts:
                 await conn.execute(insert(A), new_attempts)
@@ -225,12 +299,53 @@ class StoreRecorder:
                 await conn.execute(stmt, rows)
             for sid, at in ends.items():
                 await conn.execute(update(AS).where(AS.c.id == sid).values(logout_at=at))
+            if dispositions:
+                await conn.execute(insert(AD), dispositions)
+            for op, values in cb_ops:
+                await self._write_callback(conn, op, values)
+            for o in optouts:
+                await write_optout(conn, o)
+            for contact_id, target in moves:
+                await enroll_moved(conn, contact_id, target)
         self.flushes += 1
         self.rows_written += (
-            len(new_attempts) + len(updates) + len(events) + len(leads) + len(agent_events)
+            len(new_attempts)
+            + len(updates)
+            + len(events)
+            + len(leads)
+            + len(agent_events)
+            + len(dispositions)
+            + len(optouts)
+            + len(moves)
+            + len(cb_ops)
         )
         for cb in callbacks:
             cb()
+
+    async def _write_callback(self, conn: Any, op: str, v: dict[str, Any]) -> None:
+        scheduled = and_(
+            CB.c.campaign_id == self.campaign_id,
+            CB.c.contact_id == v["contact_id"],
+            CB.c.status == "scheduled",
+        )
+        if op == "booked":
+            now = v["created_at"]
+            await conn.execute(update(CB).where(scheduled).values(status="replaced", closed_at=now))
+            await conn.execute(
+                insert(CB).values(
+                    campaign_id=self.campaign_id,
+                    status="scheduled",
+                    created_by="",
+                    note="",
+                    **v,
+                )
+            )
+        else:
+            await conn.execute(
+                update(CB)
+                .where(scheduled)
+                .values(status="dialled", call_id=v["call_id"], closed_at=v["at"])
+            )
 
     async def run_flusher(self, max_delay: float) -> None:
         """Live mode: flush as soon as a dial waits for durability, else every
@@ -251,3 +366,41 @@ def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, A
     for r in rows:
         out.setdefault(tuple(sorted(r)), []).append(r)
     return out
+
+
+async def write_optout(conn: Any, o: OptOut) -> None:
+    """The opt-out as a DNC entry on its list, with who/when/how."""
+    lid = await dnc_repo.ensure_list(conn, o.list_name, o.at, list(o.list_campaigns))
+    where = f"campaign {o.campaign}" + (f", call {o.call_id}" if o.call_id else "")
+    await dnc_repo.add_entries(
+        conn,
+        lid,
+        [dnc_repo.EntryIn(o.number, None, f"opt-out ({where})"[:200], o.source, o.by[:100])],
+        o.at,
+    )
+
+
+async def enroll_moved(conn: Any, contact_id: int, target: str) -> bool:
+    """Puts a contact into another campaign (pending, due now).  False if that
+    campaign does not exist (configuration validates this; a campaign deleted
+    since is reported by the caller's alert, not fatal)."""
+    from sqlalchemy import select
+
+    row = (await conn.execute(select(CAMP.c.id).where(CAMP.c.name == target))).first()
+    if row is None:
+        return False
+    cid = int(row[0])
+    existing = (
+        await conn.execute(
+            select(CC.c.id).where(and_(CC.c.campaign_id == cid, CC.c.contact_id == contact_id))
+        )
+    ).first()
+    if existing is None:
+        await conn.execute(
+            insert(CC).values(campaign_id=cid, contact_id=contact_id, status="pending")
+        )
+    else:
+        await conn.execute(
+            update(CC).where(CC.c.id == existing[0]).values(status="pending", next_at=None)
+        )
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, insert, select, update
@@ -279,6 +279,23 @@ async def load_leads(
         )
         for cid, number in nums:
             leads[int(cid)][0].numbers.append(number)
+    from dialer.store.models import Callback
+
+    cb = table_of(Callback)
+    for i in range(0, len(ids), 900):
+        # a scheduled callback survives a restart: the gate keeps it until due
+        for cid, due, agent in await conn.execute(
+            select(cb.c.contact_id, cb.c.due_at, cb.c.agent).where(
+                and_(
+                    cb.c.campaign_id == campaign_id,
+                    cb.c.status == "scheduled",
+                    cb.c.contact_id.in_(ids[i : i + 900]),
+                )
+            )
+        ):
+            lead = leads[int(cid)][0]
+            lead.callback_at = due if due.tzinfo else due.replace(tzinfo=UTC)
+            lead.callback_agent = agent
     out = []
     for lead, nxt in leads.values():
         if lead.numbers:
