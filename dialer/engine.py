@@ -475,6 +475,11 @@ class Engine:
                     # only its agent may take it: wait for them (it passes the gate
                     # again when it is dialled)
                     self._park(lead)
+                    if lead.callback_agent in self._ready:
+                        # the agent is free now: reserve them for it at once, and
+                        # end this round, whose call count included that agent
+                        self._serve_callbacks(now, only=lead.callback_agent)
+                        return None
                     continue
                 return lead
             self._refused(lead, now, wall, verdict)
@@ -1229,6 +1234,10 @@ class Engine:
     def _unpark(self, contact_id: int) -> None:
         for waiting in self._parked.values():
             waiting.pop(contact_id, None)
+
+    def has_contact(self, contact_id: int) -> bool:
+        """Is the contact queued, parked for its agent, or in a call here?"""
+        return self._find_lead(contact_id) is not None
 
     def _find_lead(self, contact_id: int) -> Lead | None:
         for lead in self._all_leads():

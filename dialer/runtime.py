@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,13 +22,13 @@ from dialer.campaign import CampaignSettings
 from dialer.clock import Clock, RealClock
 from dialer.compliance.dnc import DncIndex
 from dialer.compliance.gate import gate_for
-from dialer.config import CampaignConfig, EngineConfig
+from dialer.config import CampaignConfig, EngineConfig, check_move_targets
 from dialer.desktop import DesktopAgents
 from dialer.engine import Engine
 from dialer.events import Event, EventHub
 from dialer.ivr import EspeakSpeech
 from dialer.leadqueue import LeadQueue
-from dialer.ports import AgentPort
+from dialer.ports import AgentPort, Lead
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
 from dialer.store.models import Campaign, table_of
@@ -196,8 +197,10 @@ class Runtime:
             run_tag=run_tag,
             initial_counts=(counts.abandoned, counts.live),
             speech=EspeakSpeech(settings.ivr.voice) if settings.ivr is not None else None,
+            dnc=self.dnc,
         )
         engine.hub = self.hub
+        engine.on_move = partial(self._moved, cc.name)
         agents.set_listener(engine)
         self._router.engines.append(engine)
         rt = CampaignRuntime(cc, campaign_id, engine, recorder, last_dial_change=mono)
@@ -217,6 +220,11 @@ class Runtime:
         if cc.name in self.campaigns:
             raise ValueError(f"campaign {cc.name!r} exists already")
         assert self.clock is not None
+        async with self.db.engine.connect() as conn:
+            known = {n for (n,) in await conn.execute(select(table_of(Campaign).c.name))} | set(
+                self.campaigns
+            )
+        check_move_targets(cc, known, "body")
         self.cfg.campaigns.append(cc)
         await self._start_campaign(cc, self.clock)
 
@@ -230,6 +238,27 @@ class Runtime:
             rt, settings=settings.model_dump(mode="json"), abandon_target=settings.abandon_target
         )
         return settings
+
+    def _moved(self, source: str, lead: Lead, target: str) -> None:
+        """A treatment moved a contact from ``source`` to ``target``.  If ``target``
+        runs here it queues the contact once the move is committed (before that
+        its store row may not exist yet); otherwise it finds the contact in the
+        store when it starts."""
+        rt = self.campaigns.get(target)
+        if rt is None:
+            return
+        fresh = Lead(
+            lead.contact_id, list(lead.numbers), 0, 0, lead.priority, lead.timezone, lead.fields
+        )
+
+        def queue() -> None:
+            assert self.clock is not None
+            now = self.clock.monotonic()
+            fresh.not_before = now
+            if not rt.engine.has_contact(fresh.contact_id):
+                rt.engine.leads.push(fresh, now)
+
+        self.get(source).recorder.when_durable(queue)
 
     async def stop_campaign(self, name: str) -> None:
         rt = self.get(name)

@@ -244,10 +244,16 @@ async def recover(conn: AsyncConnection, campaign_id: int, now: datetime) -> int
 
 
 async def load_leads(
-    conn: AsyncConnection, campaign_id: int, contact_ids: list[int] | None = None
+    conn: AsyncConnection,
+    campaign_id: int,
+    contact_ids: list[int] | None = None,
+    any_status: bool = False,
 ) -> list[tuple[Lead, datetime | None]]:
-    """Pending contacts with their numbers in order, and when each may next be tried."""
-    cond = and_(CC.c.campaign_id == campaign_id, CC.c.status == "pending")
+    """Pending contacts (with ``any_status``, every enrolled one) with their numbers
+    in order, and when each may next be tried."""
+    cond = CC.c.campaign_id == campaign_id
+    if not any_status:
+        cond = and_(cond, CC.c.status == "pending")
     if contact_ids is not None:
         cond = and_(cond, CC.c.contact_id.in_(contact_ids))
     rows = await conn.execute(
