@@ -52,6 +52,12 @@ class SimulatedAgents:
 
     def _wrap_done(self, agent_id: str) -> None:
         if agent_id in self.logged_out:
-            self._emit(agent_id, AgentState.LOGGED_OUT, "sale" if self.rng.random() < 0.2 else "ok")
+            self._emit(
+                agent_id,
+                AgentState.LOGGED_OUT,
+                "sale" if self.rng.random() < 0.2 else "not_interested",
+            )
         else:
-            self._emit(agent_id, AgentState.READY, "sale" if self.rng.random() < 0.2 else "ok")
+            self._emit(
+                agent_id, AgentState.READY, "sale" if self.rng.random() < 0.2 else "not_interested"
+            )

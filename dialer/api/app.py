@@ -110,7 +110,9 @@ class DncEntryIn(BaseModel):
         min_length=3, max_length=320, description="a number, a prefix ending in * or an e-mail"
     )
     expires_at: datetime | None = Field(
-        default=None, description="ISO time the entry stops applying (UTC if no offset)"
+        default=None,
+        strict=False,  # an ISO string in JSON
+        description="ISO time the entry stops applying (UTC if no offset)",
     )
     reason: str = Field(default="", max_length=200)
     region: str = Field(default="US", min_length=2, max_length=2)

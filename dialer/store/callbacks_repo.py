@@ -80,7 +80,8 @@ async def book(conn: AsyncConnection, campaign_id: int, cb: CallbackIn, now: dat
         insert(CB).values(
             campaign_id=campaign_id,
             contact_id=cb.contact_id,
-            due_at=cb.due_at,
+            # SQLite keeps the wall digits and drops the offset: always store UTC
+            due_at=cb.due_at.astimezone(UTC),
             local_time=cb.local_time,
             timezone=cb.timezone,
             agent=cb.agent,
@@ -94,7 +95,7 @@ async def book(conn: AsyncConnection, campaign_id: int, cb: CallbackIn, now: dat
     await conn.execute(
         update(CC)
         .where(and_(CC.c.campaign_id == campaign_id, CC.c.contact_id == cb.contact_id))
-        .values(status="pending", next_at=cb.due_at)
+        .values(status="pending", next_at=cb.due_at.astimezone(UTC))
     )
     pk = res.inserted_primary_key
     assert pk is not None

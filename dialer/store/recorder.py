@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, update
@@ -144,7 +144,11 @@ class StoreRecorder:
                 "number": lead.number,
                 "at": self._wall(at),
                 "reason": verdict.reason[:40],
-                "not_before": verdict.not_before,
+                # the gate answers in the contact's zone; SQLite would keep the
+                # local digits and drop the offset, so store UTC
+                "not_before": None
+                if verdict.not_before is None
+                else verdict.not_before.astimezone(UTC),
             }
         )
 
@@ -205,7 +209,7 @@ class StoreRecorder:
                 "booked",
                 {
                     "contact_id": lead.contact_id,
-                    "due_at": lead.callback_at,
+                    "due_at": lead.callback_at.astimezone(UTC),
                     "local_time": lead.callback_at.replace(tzinfo=None).isoformat(
                         timespec="minutes"
                     ),

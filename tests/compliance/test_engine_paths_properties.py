@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from carriers.simulated import PartyBehaviour, PartyKind, SimulatedPbx
@@ -228,6 +228,10 @@ def test_no_dial_on_any_path_breaks_the_rules(
     optout_s=st.one_of(st.none(), st.integers(0, 10 * 3600)),
     grace_s=st.sampled_from([0.0, 3600.0, 12 * 3600.0]),
 )
+# parked at 19:00 in New York, the agent comes at 23:00: the hours have closed
+@example(ANCHORS[5] + timedelta(hours=12), NUMBERS[0], None, 0, 4 * 3600, None, 12 * 3600.0)
+# parked at 12:00, the person opts out (IVR) before the agent comes
+@example(ANCHORS[5] + timedelta(hours=5), NUMBERS[0], None, 0, 600, 100, 3600.0)
 def test_a_parked_personal_callback_passes_the_gate_again_when_its_agent_comes(
     start: datetime,
     number: str,
