@@ -1235,6 +1235,9 @@ class Engine:
         for waiting in self._parked.values():
             waiting.pop(contact_id, None)
 
+    def _parked_count(self) -> int:
+        return sum(len(waiting) for waiting in self._parked.values())
+
     def has_contact(self, contact_id: int) -> bool:
         """Is the contact queued, parked for its agent, or in a call here?"""
         return self._find_lead(contact_id) is not None
@@ -1361,7 +1364,7 @@ class Engine:
             "forecast_free_agents": d.expected_free_agents if d else 0.0,
             "forecast_abandon_prob": d.expected_abandon_prob if d else 0.0,
             "dialing": self.dialing_enabled,
-            "leads_remaining": len(self.leads),
+            "leads_remaining": len(self.leads) + self._parked_count(),
             "blockers": [asdict(blk) for blk in self.blockers(now)],
         }
 
@@ -1376,7 +1379,7 @@ class Engine:
                 out.append(Blocker("no_agents", "no agent is logged in and available", None))
             else:
                 out.append(Blocker("no_agent_ready", "every agent is on a call", None))
-        if len(self.leads) == 0 and not self.calls:
+        if len(self.leads) == 0 and not self.calls and not self._parked_count():
             out.append(Blocker("list_exhausted", "no contact left to dial", None))
         elif self.leads.ready_count(now) == 0 and len(self.leads) > 0:
             nxt = self.leads.next_due()

@@ -528,6 +528,7 @@ async def contact_history(conn: AsyncConnection, contact_id: int) -> dict[str, A
                 "not_before": nb,
             }
         )
+    await _compliance_history(conn, contact_id, numbers, timeline)
     timeline.sort(key=lambda e: (e["at"].replace(tzinfo=None), e["kind"] != "attempt"))
     return {
         "contact_id": contact_id,
@@ -536,3 +537,89 @@ async def contact_history(conn: AsyncConnection, contact_id: int) -> dict[str, A
         "timezone": row[2],
         "timeline": timeline,
     }
+
+
+async def _compliance_history(
+    conn: AsyncConnection, contact_id: int, numbers: list[str], timeline: list[dict[str, Any]]
+) -> None:
+    """Dispositions (with their flags), callbacks booked and what became of them,
+    and opt-outs of the contact's numbers (who, when, how)."""
+    from dialer.store.models import AttemptDisposition, Callback, DncEntry, DncListRow
+
+    camp_t = table_of(Campaign)
+    ad = table_of(AttemptDisposition)
+    for camp, cid, name, agent, source, at, success, dnc, callback in await conn.execute(
+        select(
+            camp_t.c.name,
+            ad.c.call_id,
+            ad.c.name,
+            ad.c.agent,
+            ad.c.source,
+            ad.c.at,
+            ad.c.success,
+            ad.c.dnc,
+            ad.c.callback,
+        )
+        .join(camp_t, camp_t.c.id == ad.c.campaign_id)
+        .where(ad.c.contact_id == contact_id)
+    ):
+        flags = [f for f, on in (("success", success), ("dnc", dnc), ("callback", callback)) if on]
+        timeline.append(
+            {
+                "at": at,
+                "kind": "disposition",
+                "campaign": camp,
+                "call_id": cid,
+                "disposition": name,
+                "agent": agent,
+                "detail": f"by {source}" + (f"; {', '.join(flags)}" if flags else ""),
+            }
+        )
+    cb = table_of(Callback)
+    for camp, cid, due, local, tz, agent, st, source, created, closed in await conn.execute(
+        select(
+            camp_t.c.name,
+            cb.c.call_id,
+            cb.c.due_at,
+            cb.c.local_time,
+            cb.c.timezone,
+            cb.c.agent,
+            cb.c.status,
+            cb.c.source,
+            cb.c.created_at,
+            cb.c.closed_at,
+        )
+        .join(camp_t, camp_t.c.id == cb.c.campaign_id)
+        .where(cb.c.contact_id == contact_id)
+    ):
+        timeline.append(
+            {
+                "at": created,
+                "kind": "callback",
+                "campaign": camp,
+                "call_id": cid,
+                "agent": agent,
+                "not_before": due,
+                "detail": f"{st}: {local} {tz}"
+                + (f" for {agent}" if agent else " (anyone)")
+                + f", booked by {source}"
+                + (f", closed {closed}" if closed else ""),
+            }
+        )
+    if numbers:
+        lt, et = table_of(DncListRow), table_of(DncEntry)
+        for lst, value, source, by, at, reason in await conn.execute(
+            select(lt.c.name, et.c.value, et.c.source, et.c.added_by, et.c.created_at, et.c.reason)
+            .join(lt, lt.c.id == et.c.list_id)
+            .where(et.c.value.in_(numbers))
+        ):
+            timeline.append(
+                {
+                    "at": at,
+                    "kind": "opt_out" if source in ("agent", "ivr", "api", "sms") else "dnc",
+                    "number": value,
+                    "agent": by,
+                    "reason": reason,
+                    "detail": f"on {lst} by {source}" + (f" ({by})" if by else ""),
+                }
+            )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from dialer.config import parse_config
 from dialer.ports import Lead
 from dialer.runtime import Runtime
+from dialer.store import repo
 from dialer.store.models import Attempt, Callback, CampaignContact, PhoneNumber
 from sim.scenario import parse_scenario
 from sim.world import SimWorld
@@ -138,6 +139,12 @@ async def test_callbacks_book_list_cancel_in_the_contacts_zone(
         "/api/campaigns/c1/callbacks", json={"contact_id": cid, "at": local.isoformat()}
     )
     assert r.status_code == 409 and "already has callback" in r.json()["detail"]
+    async with runtime.db.engine.connect() as conn:
+        h = await repo.contact_history(conn, cid)
+    assert h is not None
+    (booked,) = [e for e in h["timeline"] if e["kind"] == "callback"]
+    assert booked["detail"].startswith(f"scheduled: {local:%Y-%m-%dT%H:%M}")
+    assert "for agent0002, booked by api" in booked["detail"]
     listed = (
         await client.get("/api/campaigns/c1/callbacks", params={"status": "scheduled"})
     ).json()
@@ -311,6 +318,18 @@ async def test_dispositions_of_an_attempt(client: httpx.AsyncClient, runtime: Ru
     assert [g["name"] for g in got] == [disp, "dnc"] and got[1]["source"] == "api"
     # a dnc code is an opt-out: the number is refused at once
     assert engine.gate(Lead(1, [number]), datetime.now(UTC)).reason == "dnc"
+    # and the contact's audit trail shows both codes and the opt-out
+    await runtime.get("c1").recorder.flush()
+    async with runtime.db.engine.connect() as conn:
+        contact = (
+            await conn.execute(select(Attempt.contact_id).where(Attempt.call_id == call_id))
+        ).scalar_one()
+        h = await repo.contact_history(conn, contact)
+    assert h is not None
+    kinds = [(e["kind"], e.get("disposition")) for e in h["timeline"]]
+    assert ("disposition", disp) in kinds and ("disposition", "dnc") in kinds
+    optouts = [e for e in h["timeline"] if e["kind"] == "opt_out"]
+    assert optouts and "by api (bootstrap-admin)" in optouts[0]["detail"]
     assert (await client.get("/api/attempts/none/dispositions")).status_code == 404
     r = await client.post("/api/attempts/none/dispositions", json={"name": "sale"})
     assert r.status_code == 404
