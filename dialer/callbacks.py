@@ -19,6 +19,8 @@ from dialer.compliance.hours import zones_for
 from dialer.ports import Lead
 
 PAST_TOLERANCE = timedelta(minutes=1)
+MAX_AHEAD = timedelta(days=366)
+MIN_YEAR, MAX_YEAR = 2000, 2200  # keeps zone arithmetic away from datetime's limits
 
 
 class CallbackError(ValueError):
@@ -34,6 +36,8 @@ class CallbackTime:
 
 def resolve(lead: Lead, at: datetime, zone: str | None, campaign_tz: str) -> CallbackTime:
     """The instant a callback asked for ``at`` means for this contact."""
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise CallbackError(f"at: {at.isoformat()} is not a plausible callback time")
     if zone:
         try:
             tz = ZoneInfo(zone)
@@ -61,6 +65,8 @@ def check(gate: DialGate, lead: Lead, when: CallbackTime, now: datetime) -> None
     """CallbackError unless the callback may be booked at that time."""
     if when.due_at < now - PAST_TOLERANCE:
         raise CallbackError(f"at: {when.local_time} {when.timezone} is in the past")
+    if when.due_at > now + MAX_AHEAD:
+        raise CallbackError(f"at: {when.local_time} {when.timezone} is more than a year ahead")
     verdict = gate.check_schedule(lead, when.due_at)
     if not verdict.allowed:
         raise CallbackError(f"at: not callable ({verdict.reason}): {verdict.detail}")

@@ -66,7 +66,7 @@ class Treatment(BaseModel):
     different team): at once with ``action = "move"``, or once the contact has had
     ``move_after`` attempts (e.g. no answer three times) with any other action."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     action: Literal["retry", "next_number", "final", "move"] = "retry"
     delay_s: float = Field(default=1800.0, ge=0)
     charge: bool = True  # False: does not count against the attempt limits
@@ -96,7 +96,7 @@ class Disposition(BaseModel):
     Exactly one of ``final``, ``retry_delay_s``, ``callback``, ``dnc`` says what
     happens next; ``success`` and ``contact`` (right-party contact) only count."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     label: str = Field(default="", max_length=100)
     final: bool = False
     retry_delay_s: float | None = Field(default=None, ge=0, le=365 * 86400)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile, status
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,7 +132,7 @@ class OptOutIn(BaseModel):
 
 class CallbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contact_id: int = Field(ge=1, strict=True)
+    contact_id: int = Field(ge=1, le=2**31 - 1, strict=True)
     at: datetime = Field(
         description="when to call: local time in the contact's zone ('2026-12-02T10:30'), "
         "or a time with a UTC offset"
@@ -753,7 +754,9 @@ def create_app(runtime: Runtime | None, db: Database) -> FastAPI:
         return _jsonable_any(rows)
 
     @app.delete("/api/campaigns/{name}/callbacks/{callback_id}", tags=["callbacks"])
-    async def cancel_callback(name: str, callback_id: int, _: Principal = agent) -> dict[str, Any]:
+    async def cancel_callback(
+        name: str, callback_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], _: Principal = agent
+    ) -> dict[str, Any]:
         now = system_wall_clock()
         async with db.engine.begin() as conn:
             camp = await _campaign_or_404(conn, name)
