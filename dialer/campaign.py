@@ -129,12 +129,18 @@ DISPOSITION_NAME = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
 
 
 def default_dispositions() -> dict[str, Disposition]:
+    # the desktop's codes (dialer/desktop.py), and "wrap_timeout", which it sends
+    # for an agent who picked none in time
     return {
         "sale": Disposition(label="Sale", final=True, success=True),
+        "no_sale": Disposition(label="No sale", final=True),
         "not_interested": Disposition(label="Not interested", final=True),
         "callback": Disposition(label="Call back", callback=True),
         "dnc": Disposition(label="Do not call", dnc=True),
-        "no_contact": Disposition(label="Wrong party", retry_delay_s=3600, contact=False),
+        "wrong_number": Disposition(label="Wrong number", final=True, contact=False),
+        "no_contact": Disposition(label="Not the right person", retry_delay_s=3600, contact=False),
+        "other": Disposition(label="Other", final=True),
+        "wrap_timeout": Disposition(label="No code picked in time", final=True),
     }
 
 

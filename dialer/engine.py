@@ -669,7 +669,7 @@ class Engine:
         campaign's own queue and gate."""
         self.recorder.lead_updated(lead, "moved", None, result)
         self.recorder.lead_moved(lead, target, now)
-        self._publish_alert("contact_moved", f"contact {lead.contact_id} moved to {target!r}", True)
+        self._alert("contact_moved", f"contact {lead.contact_id} moved to {target!r}", "info")
         if self.on_move is not None:
             self.on_move(lead, target)
 
@@ -1108,7 +1108,7 @@ class Engine:
             )
         )
         if disp is None:
-            self._publish_alert(
+            self._alert(
                 "unknown_disposition",
                 f"agent {ev.agent_id} picked {ev.disposition!r}, which campaign "
                 f"{self.settings.name!r} does not configure; treated as connected",
@@ -1122,7 +1122,7 @@ class Engine:
 
     def _callback_from_agent(self, lead: Lead, ev: AgentEvent) -> None:
         if ev.callback_at is None:
-            self._publish_alert(
+            self._alert(
                 "callback_without_time",
                 f"agent {ev.agent_id} picked a callback for contact {lead.contact_id} "
                 "without a time; the contact is closed",
@@ -1134,15 +1134,11 @@ class Engine:
             verdict: GateVerdict = check(lead, at)
             if not verdict.allowed:
                 if verdict.not_before is None:
-                    self._publish_alert(
-                        "callback_refused", f"callback not booked: {verdict.detail}"
-                    )
+                    self._alert("callback_refused", f"callback not booked: {verdict.detail}")
                     return
                 # the agent cannot be asked again from here: the callback moves to
                 # the next callable moment, and the supervisor is told why
-                self._publish_alert(
-                    "callback_moved", f"callback moved: {verdict.detail}", info=True
-                )
+                self._alert("callback_moved", f"callback moved: {verdict.detail}", "info")
                 at = verdict.not_before
         lead.callback_at = at
         lead.callback_agent = ev.agent_id if ev.callback_personal else None
@@ -1192,9 +1188,12 @@ class Engine:
                 if not verdict.allowed:
                     self._refused(lead, now, wall, verdict)
                     continue
-                self._set_agent(agent_id, AgentState.RESERVED, now)
-                # a reserved call: the agent hears it ring, so no AMD and no abandon
-                self._place(self._new_call(lead, now, agent=agent_id, preview=True))
+                # a reserved call: the agent sees the contact (as in preview mode) and
+                # hears it ring, so no AMD and no abandon; it goes out at once
+                call = self._new_call(lead, now, agent=agent_id, preview=True)
+                self._set_agent(agent_id, AgentState.RESERVED, now, call.call_id)
+                self.agents_port.preview(agent_id, call.call_id, lead)
+                self._place(call)
             if not waiting:
                 self._parked.pop(agent_id, None)
 
@@ -1281,9 +1280,7 @@ class Engine:
             tuple(sorted(scope)),
         )
         self.recorder.opted_out(record)
-        self._publish_alert(
-            "opt_out", f"{number} opted out ({source}{', ' + by if by else ''})", info=True
-        )
+        self._alert("opt_out", f"{number} opted out ({source}{', ' + by if by else ''})", "info")
         return record
 
     def ivr_opt_out(self, call_id: str) -> OptOut | None:
@@ -1293,17 +1290,6 @@ class Engine:
         if call is None:
             return None
         return self.opt_out(call.number, "ivr", "", call.lead.contact_id, call_id)
-
-    def _publish_alert(self, code: str, message: str, info: bool = False) -> None:
-        if self.hub is not None:
-            self.hub.publish(
-                Event(
-                    "alert",
-                    self.settings.name,
-                    self.clock.wall(),
-                    {"code": code, "message": message, "severity": "info" if info else "warning"},
-                )
-            )
 
     def close(self) -> None:
         """Shutting down: finish wrap-ups (the conversation is over), close any call

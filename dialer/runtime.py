@@ -178,7 +178,12 @@ class Runtime:
         recorder = StoreRecorder(self.db, clock, campaign_id, run_tag, durable_dials=True)
         agents: AgentPort
         if cc.agents == "desktop":
-            desk = self.desks[cc.name] = DesktopAgents(clock, cc.name, cc.wrap_up_s)
+            desk = self.desks[cc.name] = DesktopAgents(
+                clock,
+                cc.name,
+                cc.wrap_up_s,
+                tuple(d for d in settings.dispositions if d != "wrap_timeout"),
+            )
             self.hub.add_listener(desk.follow)
             agents = desk
         else:

@@ -62,6 +62,9 @@ class AutoAgents:
     def set_listener(self, listener: object) -> None:
         pass
 
+    def preview(self, agent_id: str, call_id: str, lead: Lead) -> None:
+        pass
+
     def connect(self, agent_id: str, call_id: str, lead: Lead) -> None:
         if self.rng.random() < 0.2 and self.engine is not None:
             self.engine.ivr_opt_out(call_id)  # the IVR's "press 9", mid-call

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -41,6 +42,7 @@ class Agents:
     def __init__(self) -> None:
         self.connected: list[tuple[str, str]] = []
         self.ended: list[tuple[str, str]] = []
+        self.previewed: list[tuple[str, int]] = []
 
     def set_listener(self, listener: object) -> None:
         pass
@@ -50,6 +52,9 @@ class Agents:
 
     def call_ended(self, agent_id: str, call_id: str) -> None:
         self.ended.append((agent_id, call_id))
+
+    def preview(self, agent_id: str, call_id: str, lead: Lead) -> None:
+        self.previewed.append((agent_id, lead.contact_id))
 
 
 @dataclass
@@ -120,7 +125,6 @@ def rig(
         name="c",
         mode=mode,
         calltimes=ANYTIME_CALLTIMES,
-        amd_enabled=True,
         **kw,  # type: ignore[arg-type]
     )
     rec = Rec()
@@ -167,6 +171,7 @@ def test_personal_callback_waits_for_its_agent_and_reserves_them() -> None:
     assert len(cb) == 1
     t, _, _, reserved_for = cb[0]
     assert t >= r.at(due) and reserved_for == "bob"
+    assert r.agents.previewed == [("bob", 1)]  # his screen shows the contact
     # bob was reserved for it (no AMD, no abandon risk) and got the call
     call_id = next(c for a, c in r.agents.connected if a == "bob")
     assert call_id.endswith("2")  # the second dial of the campaign
@@ -362,3 +367,44 @@ def test_treatment_action_move_moves_at_once() -> None:
     r.engine.start()
     r.clock.run(until=600)
     assert len(r.dials) == 1 and r.rec.moved == [(1, "later")]
+
+
+def test_ivr_menu_key_opts_out_onto_the_list_with_its_source() -> None:
+    from dialer.ivr import IvrSettings
+    from tests.dialer.test_ivr import listener
+
+    dnc = DncIndex()
+    r = rig(
+        [Lead(1, ["+12125550101"]), Lead(2, ["+12125550102"])],
+        dnc=dnc,
+        ivr=IvrSettings(message="Hello. Press 9 to stop these calls."),
+        amd_enabled=False,
+    )
+    keys = iter([listener("9", at=3.0), listener("", at=99.0)])
+    r.world.sample = lambda number, now, rng: next(keys)  # type: ignore[method-assign]
+    r.engine.start()
+    r.clock.run(until=120)
+    assert [(o.number, o.source, o.contact_id) for o in r.rec.optouts] == [
+        ("+12125550101", "ivr", 1)
+    ]
+    assert dnc.check("+12125550101", "c", r.clock.wall())
+    assert not dnc.check("+12125550102", "c", r.clock.wall())
+
+
+def test_desktop_callback_and_dnc_reach_the_engine() -> None:
+    from dialer.desktop import DesktopAgents
+
+    r = rig([Lead(1, ["+12125550101"]), Lead(2, ["+12125550102"])])
+    desk = DesktopAgents(r.clock, "c", wrap_up_s=0)
+    desk.set_listener(r.engine)
+    r.engine.agents_port = desk
+    desk.login("ann")
+    desk.ready("ann")
+    r.engine.start()
+    r.clock.run(until=20)
+    at = datetime(2026, 3, 3, 11, 0, tzinfo=ZoneInfo("America/New_York"))
+    desk.dispose("ann", "callback", callback_at=at, callback_personal=True)
+    assert r.rec.booked == [(1, at, "ann")]
+    r.clock.run(until=40)
+    desk.dispose("ann", "dnc")
+    assert [(o.number, o.source, o.by) for o in r.rec.optouts] == [("+12125550102", "agent", "ann")]
