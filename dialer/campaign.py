@@ -128,6 +128,17 @@ class Disposition(BaseModel):
 DISPOSITION_NAME = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
 
 
+def check_disposition_names(v: dict[str, Disposition]) -> dict[str, Disposition]:
+    import re
+
+    for name in v:
+        if not re.match(DISPOSITION_NAME, name):
+            raise ValueError(
+                f"disposition name {name!r}: use 1-50 lower-case letters, digits, _ . -"
+            )
+    return v
+
+
 def default_dispositions() -> dict[str, Disposition]:
     # the desktop's codes (dialer/desktop.py), and "wrap_timeout", which it sends
     # for an agent who picked none in time
@@ -231,17 +242,7 @@ class CampaignSettings(BaseModel):
             self.treatments.setdefault(k, v)
         return self
 
-    @field_validator("dispositions")
-    @classmethod
-    def _disposition_names(cls, v: dict[str, Disposition]) -> dict[str, Disposition]:
-        import re
-
-        for name in v:
-            if not re.match(DISPOSITION_NAME, name):
-                raise ValueError(
-                    f"disposition name {name!r}: use 1-50 lower-case letters, digits, _ . -"
-                )
-        return v
+    _dispositions = field_validator("dispositions")(lambda cls, v: check_disposition_names(v))
 
     @property
     def window_s(self) -> float | None:

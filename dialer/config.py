@@ -26,6 +26,7 @@ from dialer.campaign import (
     Treatment,
     check_amd_profile,
     check_calltimes,
+    check_disposition_names,
     check_policy,
     check_timezone,
     default_dispositions,
@@ -101,6 +102,7 @@ class CampaignConfig(BaseModel):
     _profile = field_validator("amd_profile")(lambda cls, v: check_amd_profile(v))
     _zone = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _calltimes = field_validator("calltimes")(lambda cls, v: check_calltimes(v))
+    _dispositions = field_validator("dispositions")(lambda cls, v: check_disposition_names(v))
 
     def settings(self) -> CampaignSettings:
         return CampaignSettings(

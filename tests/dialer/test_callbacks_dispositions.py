@@ -408,3 +408,47 @@ def test_desktop_callback_and_dnc_reach_the_engine() -> None:
     r.clock.run(until=40)
     desk.dispose("ann", "dnc")
     assert [(o.number, o.source, o.by) for o in r.rec.optouts] == [("+12125550102", "agent", "ann")]
+
+
+def test_config_errors_name_the_key() -> None:
+    import pytest
+
+    from dialer.config import ConfigError, parse_config
+
+    head = '[[campaigns]]\nname = "a"\nlist = "l"\n'
+    cases = {
+        '[campaigns.treatments.no_answer]\nmove_to = "sms"\nmove_after = 3\n': (
+            "campaigns.0.treatments.no_answer.move_to: no campaign named 'sms' (known: a)"
+        ),
+        '[campaigns.treatments.busy]\naction = "move"\n': (
+            "campaigns.0.treatments.busy: action 'move' needs move_to"
+        ),
+        '[campaigns.treatments.noanswer]\naction = "final"\n': "campaigns.0.treatments.noanswer",
+        "[campaigns.dispositions.sale]\nfinal = true\ncallback = true\n": (
+            "campaigns.0.dispositions.sale: set exactly one of final, retry_delay_s, callback, "
+            "dnc (got final, callback)"
+        ),
+        "[campaigns.dispositions.sale]\nfinal = 1\n": "campaigns.0.dispositions.sale.final",
+        '[campaigns.dispositions."Big Sale"]\nfinal = true\n': (
+            "campaigns.0.dispositions: disposition name 'Big Sale'"
+        ),
+        'optout_scope = "world"\n': "campaigns.0.optout_scope",
+    }
+    for body, expected in cases.items():
+        with pytest.raises(ConfigError) as err:
+            parse_config(head + body)
+        assert expected in str(err.value), (body, str(err.value))
+    self_move = head + '[campaigns.treatments.no_answer]\naction = "move"\nmove_to = "a"\n'
+    with pytest.raises(ConfigError, match="cannot move contacts to itself"):
+        parse_config(self_move)
+    ok = parse_config(
+        head
+        + '[campaigns.treatments.no_answer]\nmove_to = "b"\nmove_after = 2\n'
+        + "[campaigns.dispositions.paid]\nfinal = true\nsuccess = true\n"
+        + '[[campaigns]]\nname = "b"\nlist = "l2"\n'
+    )
+    s = ok.campaigns[0].settings()
+    assert s.treatments[CallResult.NO_ANSWER].moves(2) and not s.treatments[
+        CallResult.NO_ANSWER
+    ].moves(1)
+    assert list(s.dispositions) == ["paid"]
