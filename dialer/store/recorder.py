@@ -80,6 +80,7 @@ class StoreRecorder:
         self._callback_ops: list[tuple[str, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self.flushes = 0
+        self.flushing = 0  # flushes in progress (a reader may wait for them)
         self.rows_written = 0
 
     def _wall(self, mono: float) -> datetime:
@@ -263,54 +264,58 @@ class StoreRecorder:
         ends, self._sessions_end = self._sessions_end, {}
         agent_events, self._agent_events = self._agent_events, []
         callbacks, self._after_flush = self._after_flush, []
-        dispositions, self._dispositions = self._dispositions, []
-        optouts, self._optouts = self._optouts, []
-        moves, self._moves = self._moves, []
-        cb_ops, self._callback_ops = self._callback_ops, []
-        async with self.db.engine.begin() as conn:
-            if new_attempts:
-                await conn.execute(insert(A), new_attempts)
-            if sessions:
-                await conn.execute(insert(AS), sessions)
-            if events:
-                await conn.execute(insert(CE), events)
-            if agent_events:
-                await conn.execute(insert(AE), agent_events)
-            if refusals:
-                await conn.execute(insert(GR), refusals)
-            for keys, rows in _group(
-                [{"b_call_id": cid, **vals} for cid, vals in updates.items()]
-            ).items():
-                stmt = (
-                    update(A)
-                    .where(A.c.call_id == bindparam("b_call_id"))
-                    .values({k: bindparam(k) for k in keys if k != "b_call_id"})
-                )
-                await conn.execute(stmt, rows)
-            for keys, rows in _group(
-                [{"b_contact_id": cid, **vals} for cid, vals in leads.items()]
-            ).items():
-                stmt = (
-                    update(CC)
-                    .where(
-                        and_(
-                            CC.c.campaign_id == self.campaign_id,
-                            CC.c.contact_id == bindparam("b_contact_id"),
-                        )
+        self.flushing += 1
+        try:
+            dispositions, self._dispositions = self._dispositions, []
+            optouts, self._optouts = self._optouts, []
+            moves, self._moves = self._moves, []
+            cb_ops, self._callback_ops = self._callback_ops, []
+            async with self.db.engine.begin() as conn:
+                if new_attempts:
+                    await conn.execute(insert(A), new_attempts)
+                if sessions:
+                    await conn.execute(insert(AS), sessions)
+                if events:
+                    await conn.execute(insert(CE), events)
+                if agent_events:
+                    await conn.execute(insert(AE), agent_events)
+                if refusals:
+                    await conn.execute(insert(GR), refusals)
+                for keys, rows in _group(
+                    [{"b_call_id": cid, **vals} for cid, vals in updates.items()]
+                ).items():
+                    stmt = (
+                        update(A)
+                        .where(A.c.call_id == bindparam("b_call_id"))
+                        .values({k: bindparam(k) for k in keys if k != "b_call_id"})
                     )
-                    .values({k: bindparam(k) for k in keys if k != "b_contact_id"})
-                )
-                await conn.execute(stmt, rows)
-            for sid, at in ends.items():
-                await conn.execute(update(AS).where(AS.c.id == sid).values(logout_at=at))
-            if dispositions:
-                await conn.execute(insert(AD), dispositions)
-            for op, values in cb_ops:
-                await self._write_callback(conn, op, values)
-            for o in optouts:
-                await write_optout(conn, o)
-            for contact_id, target in moves:
-                await enroll_moved(conn, contact_id, target)
+                    await conn.execute(stmt, rows)
+                for keys, rows in _group(
+                    [{"b_contact_id": cid, **vals} for cid, vals in leads.items()]
+                ).items():
+                    stmt = (
+                        update(CC)
+                        .where(
+                            and_(
+                                CC.c.campaign_id == self.campaign_id,
+                                CC.c.contact_id == bindparam("b_contact_id"),
+                            )
+                        )
+                        .values({k: bindparam(k) for k in keys if k != "b_contact_id"})
+                    )
+                    await conn.execute(stmt, rows)
+                for sid, at in ends.items():
+                    await conn.execute(update(AS).where(AS.c.id == sid).values(logout_at=at))
+                if dispositions:
+                    await conn.execute(insert(AD), dispositions)
+                for op, values in cb_ops:
+                    await self._write_callback(conn, op, values)
+                for o in optouts:
+                    await write_optout(conn, o)
+                for contact_id, target in moves:
+                    await enroll_moved(conn, contact_id, target)
+        finally:
+            self.flushing -= 1
         self.flushes += 1
         self.rows_written += (
             len(new_attempts)
