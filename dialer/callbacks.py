@@ -70,3 +70,9 @@ def check(gate: DialGate, lead: Lead, when: CallbackTime, now: datetime) -> None
     verdict = gate.check_schedule(lead, when.due_at)
     if not verdict.allowed:
         raise CallbackError(f"at: not callable ({verdict.reason}): {verdict.detail}")
+    if lead.attempts >= gate.rules.max_attempts:
+        # the gate would refuse the dial for good: say so now, not at the due time
+        raise CallbackError(
+            f"contact_id: contact {lead.contact_id} has had all {gate.rules.max_attempts} "
+            "attempts this campaign allows (max_attempts)"
+        )

@@ -217,6 +217,24 @@ async def test_callback_outside_hours_or_on_dnc_is_refused_with_the_reason(
     assert r.status_code == 400 and "dnc" in r.json()["detail"] and number in r.json()["detail"]
 
 
+async def test_callback_for_a_contact_out_of_attempts_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from sqlalchemy import update
+
+    cid, _ = await _contact_with_number(runtime)
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(
+            update(CampaignContact).where(CampaignContact.contact_id == cid).values(attempts=3)
+        )
+    at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    r = await client.post("/api/campaigns/c1/callbacks", json={"contact_id": cid, "at": at})
+    assert r.status_code == 400
+    assert r.json()["detail"] == (
+        f"contact_id: contact {cid} has had all 3 attempts this campaign allows (max_attempts)"
+    )
+
+
 async def test_callback_for_a_number_spanning_zones_needs_the_zone(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
