@@ -145,6 +145,17 @@ def campaigns(draw: st.DrawFn) -> tuple[list[Lead], datetime]:
     dnc=dnc_indexes(),
     agents=st.lists(st.sampled_from(["a1", "a2", "a3"]), min_size=1, max_size=3, unique=True),
     optouts=st.lists(st.tuples(st.integers(0, 30 * 3600), st.sampled_from(NUMBERS)), max_size=4),
+    # callbacks booked (or cancelled) from outside while the campaign runs, as the
+    # API does: (when, which contact, due in seconds from then, agent or None/cancel)
+    bookings=st.lists(
+        st.tuples(
+            st.integers(0, 30 * 3600),
+            st.integers(1, 6),
+            st.integers(-600, 12 * 3600),
+            st.sampled_from([None, "a1", "a2", "ghost", "cancel"]),
+        ),
+        max_size=5,
+    ),
     mode=st.sampled_from([DialMode.PROGRESSIVE, DialMode.PREDICTIVE, DialMode.PREVIEW]),
     max_attempts=st.integers(1, 4),
     per_day=st.one_of(st.none(), st.integers(1, 2)),
@@ -158,6 +169,7 @@ def test_no_dial_on_any_path_breaks_the_rules(
     max_attempts: int,
     per_day: int | None,
     optouts: list[tuple[int, str]],
+    bookings: list[tuple[int, int, int, str | None]],
     seed: int,
 ) -> None:
     leads, start = camp
@@ -209,6 +221,28 @@ def test_no_dial_on_any_path_breaks_the_rules(
     pbx.set_listener(engine)
     for a in agents:
         engine.on_agent_event(AgentEvent(a, AgentState.READY, 0.0))
+
+    def book(contact: int, due_s: int, agent: str | None) -> None:
+        if contact > len(leads):
+            return
+        if agent == "cancel":
+            engine.cancel_callback(contact)
+            return
+        # as the store would load the contact (attempts, their log, the last
+        # abandon): a fresh Lead the engine must not add beside its own
+        src = leads[contact - 1]
+        fresh = Lead(
+            contact,
+            list(src.numbers),
+            attempts=src.attempts,
+            timezone=src.timezone,
+            attempt_log=list(src.attempt_log),
+            last_abandon_at=src.last_abandon_at,
+        )
+        engine.schedule_callback(fresh, clock.wall() + timedelta(seconds=due_s), agent)
+
+    for t, contact, due_s, agent in bookings:
+        clock.call_at(float(t), lambda c=contact, d=due_s, a=agent: book(c, d, a))  # type: ignore[misc]
     for t, number in optouts:  # opt-outs through the API at random moments
         clock.call_at(float(t), lambda n=number: engine.opt_out(n, "api", "sup"))  # type: ignore[misc]
     engine.start()
