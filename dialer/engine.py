@@ -287,6 +287,9 @@ class Engine:
         # not ready yet, by agent; they go back to the queue for anyone after
         # ``callback_grace_s``.  A lead is here, or queued, or in a call: never two.
         self._parked: dict[str, dict[int, Lead]] = {}
+        # callbacks already served, (contact, due): booking one again is ignored,
+        # so a booking that reaches the engine twice cannot dial twice
+        self._served_callbacks: set[tuple[int, datetime]] = set()
         # A contact whose treatment moves it to another campaign is handed to this
         # (the runtime queues it there); the store records the move either way.
         self.on_move: Callable[[Lead, str], None] | None = None
@@ -526,6 +529,7 @@ class Engine:
         if lead.callback_at is not None:
             # this dial serves the callback: consumed, so it is never dialled twice
             self.recorder.callback_dialled(lead, call_id)
+            self._served_callbacks.add((lead.contact_id, lead.callback_at))
             lead.callback_at = lead.callback_agent = None
         self.recorder.lead_updated(lead, "dialing", None, None)
         return call
@@ -1204,6 +1208,8 @@ class Engine:
         now = self.clock.monotonic()
         own = self._find_lead(lead.contact_id)
         target = own if own is not None else lead
+        if (lead.contact_id, at) in self._served_callbacks:
+            return target  # this very callback has been dialled already
         target.callback_at = at
         target.callback_agent = agent
         if self._in_call(target.contact_id):
@@ -1213,12 +1219,16 @@ class Engine:
         self.leads.push(target, now)  # replaces its older entry, if any
         return target
 
-    def cancel_callback(self, contact_id: int) -> bool:
-        """The contact's callback is off; it is dialled again as any other (once
-        the gate allows)."""
+    def cancel_callback(self, contact_id: int, due: datetime | None = None) -> bool:
+        """The contact's callback (the one due at ``due``, if given) is off; the
+        contact is dialled again as any other (once the gate allows)."""
         now = self.clock.monotonic()
         for lead in self._all_leads():
-            if lead.contact_id == contact_id and lead.callback_at is not None:
+            if (
+                lead.contact_id == contact_id
+                and lead.callback_at is not None
+                and (due is None or lead.callback_at == due)
+            ):
                 lead.callback_at = lead.callback_agent = None
                 if not self._in_call(lead.contact_id):
                     self._unpark(lead.contact_id)

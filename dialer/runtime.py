@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 
 from amd.asterisk import AsteriskDetector
 from amd.types import Detector
@@ -31,7 +32,7 @@ from dialer.leadqueue import LeadQueue
 from dialer.ports import AgentPort, Lead
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
-from dialer.store.models import Campaign, table_of
+from dialer.store.models import Callback, Campaign, DncEntry, DncListRow, table_of
 from dialer.store.recorder import StoreRecorder
 from dialer.tokens import Role, ensure_token
 from dialer.tokens import lookup as token_lookup
@@ -115,6 +116,10 @@ class Runtime:
     _router: _Router = field(default_factory=_Router)
     stopping: bool = False
     dnc: DncIndex = field(default_factory=DncIndex)
+    # the newest DNC entry and callback row the engines have taken from the store
+    _dnc_seen: int = 0
+    _cb_seen: int = 0
+    _cb_applied: dict[int, tuple[str, int, datetime]] = field(default_factory=dict)
     desks: dict[str, DesktopAgents] = field(default_factory=dict)  # campaigns worked from /agent
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,6 +140,8 @@ class Runtime:
                 )
         async with self.db.engine.connect() as conn:
             self.dnc = await dnc_repo.load_index(conn)
+            self._dnc_seen = await _max_id(conn, DncEntry)
+            self._cb_seen = await _max_id(conn, Callback)
         for cc in self.cfg.campaigns:
             await self._start_campaign(cc, clock)
         self._tasks.append(asyncio.create_task(self._stats_loop(), name="stats"))
@@ -389,6 +396,8 @@ class Runtime:
             await self.clock.sleep(tick)
             async with self.db.engine.connect() as conn:
                 rows = (await conn.execute(select(t.c.name, t.c.abandon_target, t.c.status))).all()
+                await self._sync_dnc(conn)
+                await self._sync_callbacks(conn)
             for name, target, st in rows:
                 rt = self.campaigns.get(name)
                 if rt is None:
@@ -402,6 +411,64 @@ class Runtime:
                 elif st == "running" and rt.status == "paused" and not self.stopping:
                     rt.engine.start()
                     rt.status = "running"
+
+    async def _sync_dnc(self, conn: Any) -> None:
+        """DNC entries added by another process (`dialer dnc add/import`, another
+        API) bind the running gates within one tick.  (A removal waits for a
+        restart: a number blocked a little longer is the safe side.)"""
+        lt, et = table_of(DncListRow), table_of(DncEntry)
+        rows = await conn.execute(
+            select(et.c.id, et.c.value, et.c.expires_at, lt.c.name, lt.c.campaigns, lt.c.mandatory)
+            .join(lt, lt.c.id == et.c.list_id)
+            .where(et.c.id > self._dnc_seen)
+            .order_by(et.c.id)
+        )
+        for eid, value, exp, name, camps, mandatory in rows:
+            self._dnc_seen = max(self._dnc_seen, int(eid))
+            lst = self.dnc.ensure_list(
+                name, frozenset((camps or {}).get("names", [])), bool(mandatory)
+            )
+            try:
+                lst.add(value, None if exp is None else _utc(exp))
+            except ValueError:
+                continue  # a malformed row written by hand: the store keeps it, the gate cannot
+
+    async def _sync_callbacks(self, conn: Any) -> None:
+        """Callbacks booked or cancelled by another process reach the running
+        engine within one tick.  Each booking is applied once; one that reaches
+        the engine twice (also booked through this process's API) is harmless,
+        since the engine never serves the same callback twice."""
+        cb, ct = table_of(Callback), table_of(Campaign)
+        rows = (
+            await conn.execute(
+                select(cb.c.id, ct.c.name, cb.c.campaign_id, cb.c.contact_id, cb.c.due_at)
+                .add_columns(cb.c.agent, cb.c.source)
+                .join(ct, ct.c.id == cb.c.campaign_id)
+                .where(and_(cb.c.id > self._cb_seen, cb.c.status == "scheduled"))
+                .order_by(cb.c.id)
+            )
+        ).all()
+        for cid, name, campaign_id, contact_id, due, agent, source in rows:
+            self._cb_seen = max(self._cb_seen, int(cid))
+            rt = self.campaigns.get(name)
+            if rt is None or str(source).startswith("agent:"):
+                continue  # not run here, or booked by this engine itself
+            found = await repo.load_leads(conn, campaign_id, [contact_id], any_status=True)
+            if found:
+                rt.engine.schedule_callback(found[0][0], _utc(due), agent)
+                self._cb_applied[int(cid)] = (name, int(contact_id), _utc(due))
+        if not self._cb_applied:
+            return
+        ids = list(self._cb_applied)
+        for cid, status in await conn.execute(
+            select(cb.c.id, cb.c.status).where(cb.c.id.in_(ids[:900]))
+        ):
+            if status == "scheduled":
+                continue
+            name, contact_id, due = self._cb_applied.pop(int(cid))
+            rt = self.campaigns.get(name)
+            if status == "cancelled" and rt is not None:
+                rt.engine.cancel_callback(contact_id, due)
 
     async def authorize_control(self, token: str) -> bool:
         """May this API token steer campaigns (MQTT control topic)?  Supervisors
@@ -461,3 +528,12 @@ class Runtime:
 
 def _customer_calls(engine: Engine) -> bool:
     return bool(engine.calls)
+
+
+def _utc(d: datetime) -> datetime:
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+async def _max_id(conn: Any, model: Any) -> int:
+    t = table_of(model)
+    return int((await conn.execute(select(func.max(t.c.id)))).scalar() or 0)

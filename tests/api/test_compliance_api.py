@@ -454,3 +454,42 @@ calltimes = "{ANYTIME_CALLTIMES}"
     finally:
         await rt.stop()
         await db.close()
+
+
+async def test_dnc_entries_and_callbacks_written_by_another_process_reach_the_engine(
+    runtime: Runtime,
+) -> None:
+    """What `dialer dnc add` or another API process writes to the store binds the
+    running engine within a tick or two."""
+    from typer.testing import CliRunner
+
+    from dialer.cli import app as cli
+    from dialer.store import callbacks_repo
+
+    engine = runtime.get("c1").engine
+    r = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["--db", runtime.db.url, "dnc", "add", "cli", "+12125550166"]
+    )
+    assert r.exit_code == 0, r.output
+    await wait_for(
+        lambda: engine.gate(Lead(1, ["+12125550166"]), datetime.now(UTC)).reason == "dnc", 5
+    )
+    cid, _ = await _contact_with_number(runtime)
+    due = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    async with runtime.db.engine.begin() as conn:
+        camp = await repo.get_campaign(conn, "c1")
+        assert camp is not None
+        cb_id = await callbacks_repo.book(
+            conn,
+            camp.id,
+            callbacks_repo.CallbackIn(cid, due, "", "UTC", "agent0003", "api", "elsewhere"),
+            datetime.now(UTC),
+        )
+
+    def lead_callback() -> datetime | None:
+        return next(x for x in engine._all_leads() if x.contact_id == cid).callback_at
+
+    await wait_for(lambda: lead_callback() == due, 5)
+    async with runtime.db.engine.begin() as conn:
+        assert await callbacks_repo.cancel(conn, cb_id, datetime.now(UTC))
+    await wait_for(lambda: lead_callback() is None, 5)

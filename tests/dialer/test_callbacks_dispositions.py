@@ -452,3 +452,22 @@ def test_config_errors_name_the_key() -> None:
         CallResult.NO_ANSWER
     ].moves(1)
     assert list(s.dispositions) == ["paid"]
+
+
+def test_a_callback_booked_twice_is_still_dialled_once() -> None:
+    due = T0 + timedelta(seconds=30)
+    r = rig([Lead(1, ["+12125550101"])])
+    r.engine.schedule_callback(Lead(1, ["+12125550101"]), due, None)
+    r.login("ann")
+    r.engine.start()
+    r.clock.run(until=r.at(due) + 20)
+    assert [d[1] for d in r.dials] == [1] and len(r.rec.served) == 1
+    r.wrap("ann", "no_contact")  # retry in an hour
+    # the same booking arrives again (the store poll after the API): ignored
+    r.engine.schedule_callback(Lead(1, ["+12125550101"]), due, None)
+    r.clock.run(until=r.at(due) + 1800)
+    assert [d[1] for d in r.dials] == [1] and len(r.rec.served) == 1
+    # a new booking for the contact is honoured
+    r.engine.schedule_callback(Lead(1, ["+12125550101"]), due + timedelta(hours=2), None)
+    r.clock.run(until=r.at(due) + 3 * 3600)
+    assert len(r.rec.served) == 2
