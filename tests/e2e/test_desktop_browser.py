@@ -132,6 +132,9 @@ async def test_agent_takes_a_call_at_the_desktop(served: tuple[Runtime, int]) ->
         assert rt.get("desk1").engine.counters.dials == 0  # paused: nothing dialled
         await page.click("#ready")
         await page.wait_for_function(f"{state} === 'on_call'", timeout=20000)
+        # the state change can arrive before the screen pop, which waits for the
+        # contact's history from the store
+        await page.wait_for_function("document.getElementById('number').textContent !== ''")
         number = await page.text_content("#number")
         assert number is not None and number.startswith("+1"), console
         assert "Customer" in (await page.text_content("#fields") or "")
