@@ -262,6 +262,9 @@ class Runtime:
         fresh = Lead(
             lead.contact_id, list(lead.numbers), 0, 0, lead.priority, lead.timezone, lead.fields
         )
+        # the target counts its own attempts, but the post-abandon cool-down
+        # protects the person whichever campaign calls
+        fresh.last_abandon_at = lead.last_abandon_at
 
         def queue() -> None:
             assert self.clock is not None

@@ -288,14 +288,18 @@ async def load_leads(
     for i in range(0, len(ids), 900):
         # what the gate counts (attempts per number, per day, per 24 h) and the
         # cool-down after an abandoned call must hold across a restart too
-        for cid, started, ended, number, abandoned in await conn.execute(
-            select(A.c.contact_id, A.c.started_at, A.c.ended_at, A.c.number, A.c.abandoned)
-            .where(and_(A.c.campaign_id == campaign_id, A.c.contact_id.in_(ids[i : i + 900])))
+        # (limits count this campaign's attempts; the cool-down follows the person
+        # across campaigns, e.g. one moved here from another)
+        for cid, camp, started, ended, number, abandoned in await conn.execute(
+            select(A.c.contact_id, A.c.campaign_id, A.c.started_at, A.c.ended_at, A.c.number)
+            .add_columns(A.c.abandoned)
+            .where(A.c.contact_id.in_(ids[i : i + 900]))
             .order_by(A.c.started_at)
         ):
             lead = leads[int(cid)][0]
-            at = started if started.tzinfo else started.replace(tzinfo=UTC)
-            lead.attempt_log.append((at, number))
+            if camp == campaign_id:
+                at = started if started.tzinfo else started.replace(tzinfo=UTC)
+                lead.attempt_log.append((at, number))
             if abandoned:
                 end = ended or started
                 end = end if end.tzinfo else end.replace(tzinfo=UTC)

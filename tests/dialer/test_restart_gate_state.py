@@ -1,5 +1,6 @@
 """After a restart the gate still knows each contact's attempts and abandoned
-calls: per-number, per-day and 24-hour limits and the 72-hour cool-down hold."""
+calls: per-number, per-day and 24-hour limits and the 72-hour cool-down hold (the
+cool-down across campaigns)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,17 @@ def test_restart_restores_attempt_log_and_abandon_cooldown(sqlite_url: str) -> N
             assert len(leads[b].attempt_log) == 3
             assert gate(leads[b], now).reason == "rolling_24h_attempt_limit"
             assert gate(leads[b], now + timedelta(hours=5)).allowed
+            # another campaign calling the same person (one moved there, say): its
+            # own attempt counts start afresh, the cool-down does not
+            async with db.engine.begin() as conn:
+                other = await repo.create_campaign(
+                    conn, settings.model_copy(update={"name": "other"}), lid, now
+                )
+                await repo.enroll_contacts(conn, other, lid)
+            async with db.engine.connect() as conn:
+                there = {lead.contact_id: lead for lead, _ in await repo.load_leads(conn, other)}
+            assert there[a].attempt_log == [] and there[b].attempt_log == []
+            assert gate(there[a], now).reason == "abandon_cooldown"
         finally:
             await db.close()
 
