@@ -60,6 +60,9 @@ class World(Protocol):
     def abandon_message(self, settings: CampaignSettings) -> AudioClip: ...
 
 
+DNC_SYNC_BATCH = 20_000  # DNC entries taken from the store per control tick
+
+
 class UnknownCampaign(KeyError):
     pass
 
@@ -425,6 +428,8 @@ class Runtime:
             .join(lt, lt.c.id == et.c.list_id)
             .where(et.c.id > self._dnc_seen)
             .order_by(et.c.id)
+            # a bulk import is taken in slices, so a tick never stalls the engine
+            .limit(DNC_SYNC_BATCH)
         )
         for eid, value, exp, name, camps, mandatory in rows:
             self._dnc_seen = max(self._dnc_seen, int(eid))
