@@ -60,12 +60,99 @@ class AmdAction(StrEnum):
 
 
 class Treatment(BaseModel):
-    """What to do with a contact after a result (the contact strategy)."""
+    """What to do with a contact after a result (the contact strategy).
 
-    model_config = ConfigDict(extra="forbid")
-    action: Literal["retry", "next_number", "final"] = "retry"
+    ``move_to`` hands the contact to another campaign (an SMS or e-mail campaign, a
+    different team): at once with ``action = "move"``, or once the contact has had
+    ``move_after`` attempts (e.g. no answer three times) with any other action."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    action: Literal["retry", "next_number", "final", "move"] = "retry"
     delay_s: float = Field(default=1800.0, ge=0)
     charge: bool = True  # False: does not count against the attempt limits
+    move_to: str | None = Field(default=None, min_length=1, max_length=200)
+    move_after: int | None = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _move_needs_target(self) -> Treatment:
+        if self.action == "move" and not self.move_to:
+            raise ValueError("action 'move' needs move_to (the campaign to move the contact to)")
+        if self.move_after is not None and not self.move_to:
+            raise ValueError("move_after needs move_to (the campaign to move the contact to)")
+        return self
+
+    def moves(self, attempts: int) -> bool:
+        """Does a contact with this many attempts leave for ``move_to`` now?"""
+        if self.move_to is None:
+            return False
+        return self.action == "move" or (
+            self.move_after is not None and attempts >= self.move_after
+        )
+
+
+class Disposition(BaseModel):
+    """A wrap-up code an agent may pick, and what it does to the contact.
+
+    Exactly one of ``final``, ``retry_delay_s``, ``callback``, ``dnc`` says what
+    happens next; ``success`` and ``contact`` (right-party contact) only count."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    label: str = Field(default="", max_length=100)
+    final: bool = False
+    retry_delay_s: float | None = Field(default=None, ge=0, le=365 * 86400)
+    callback: bool = False  # the agent gives a time; see Engine.schedule_callback
+    dnc: bool = False  # the person asked not to be called again: an opt-out
+    success: bool = False  # a sale, a promise to pay, an appointment
+    contact: bool = True  # right-party contact
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> Disposition:
+        chosen = [
+            k
+            for k, on in (
+                ("final", self.final),
+                ("retry_delay_s", self.retry_delay_s is not None),
+                ("callback", self.callback),
+                ("dnc", self.dnc),
+            )
+            if on
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                "set exactly one of final, retry_delay_s, callback, dnc "
+                f"(got {', '.join(chosen) if chosen else 'none'})"
+            )
+        return self
+
+
+DISPOSITION_NAME = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
+
+
+def check_disposition_names(v: dict[str, Disposition]) -> dict[str, Disposition]:
+    import re
+
+    for name in v:
+        if not re.match(DISPOSITION_NAME, name):
+            raise ValueError(
+                f"disposition name {name!r}: use 1-50 lower-case letters, digits, _ . -"
+            )
+    return v
+
+
+def default_dispositions() -> dict[str, Disposition]:
+    # the desktop's codes (dialer/desktop.py), and "wrap_timeout", which it sends
+    # for an agent who picked none in time
+    return {
+        "sale": Disposition(label="Sale", final=True, success=True),
+        "no_sale": Disposition(label="No sale", final=True),
+        "not_interested": Disposition(label="Not interested", final=True),
+        "callback": Disposition(label="Call back", callback=True),
+        "dnc": Disposition(label="Do not call", dnc=True),
+        "wrong_number": Disposition(label="Wrong number", final=True, contact=False),
+        "no_contact": Disposition(label="Not the right person", retry_delay_s=3600, contact=False),
+        "other": Disposition(label="Other", final=True),
+        "wrap_timeout": Disposition(label="No code picked in time", final=True),
+    }
 
 
 def default_treatments() -> dict[CallResult, Treatment]:
@@ -124,6 +211,14 @@ class CampaignSettings(BaseModel):
     treatments: dict[CallResult, Treatment] = Field(default_factory=default_treatments)
     # agentless: people who answer hear this message and menu instead of an agent
     ivr: IvrSettings | None = None
+    # wrap-up codes agents pick (names: lower case, digits, _ . -)
+    dispositions: dict[str, Disposition] = Field(default_factory=default_dispositions)
+    # opt-outs (agent "dnc" disposition, IVR "press 9", API) land on this DNC list;
+    # "account" makes a new list apply to every campaign, "campaign" to this one only
+    optout_list: str = Field(default="optouts", min_length=1, max_length=200)
+    optout_scope: Literal["account", "campaign"] = "account"
+    # a personal callback waits this long for its agent, then any agent takes it
+    callback_grace_s: float = Field(default=600.0, ge=0, le=7 * 86400)
 
     _policy = field_validator("policy")(lambda cls, v: check_policy(v))
     _profile = field_validator("amd_profile")(lambda cls, v: check_amd_profile(v))
@@ -146,6 +241,8 @@ class CampaignSettings(BaseModel):
         for k, v in defaults.items():
             self.treatments.setdefault(k, v)
         return self
+
+    _dispositions = field_validator("dispositions")(lambda cls, v: check_disposition_names(v))
 
     @property
     def window_s(self) -> float | None:

@@ -20,14 +20,19 @@ from pydantic import (
 )
 
 from carriers.sip.carrier import SipCarrierParams, Trunk
+from dialer.callstate import CallResult
 from dialer.campaign import (
     AmdAction,
     CampaignSettings,
     DialMode,
+    Disposition,
+    Treatment,
     check_amd_profile,
     check_calltimes,
+    check_disposition_names,
     check_policy,
     check_timezone,
+    default_dispositions,
 )
 from dialer.ivr import IvrSettings
 
@@ -171,6 +176,14 @@ class CampaignConfig(BaseModel):
     max_attempts_per_day: int | None = Field(strict=True, default=None, ge=1, le=100)
     max_attempts_per_24h: int | None = Field(strict=True, default=None, ge=1, le=100)
     abandon_cooldown_h: float = Field(strict=True, default=72.0, ge=0, le=24 * 365)
+    # the contact strategy: per call result, what next (results not named keep
+    # their defaults); move_to names another campaign of this file
+    treatments: dict[CallResult, Treatment] = Field(default_factory=dict)
+    # wrap-up codes; when given, they replace the defaults
+    dispositions: dict[str, Disposition] = Field(default_factory=default_dispositions)
+    optout_list: str = Field(default="optouts", min_length=1, max_length=200)
+    optout_scope: Literal["account", "campaign"] = "account"
+    callback_grace_s: float = Field(strict=True, default=600.0, ge=0, le=7 * 86400)
 
     _policy = field_validator("policy")(lambda cls, v: check_policy(v))
 
@@ -187,6 +200,7 @@ class CampaignConfig(BaseModel):
     _profile = field_validator("amd_profile")(lambda cls, v: check_amd_profile(v))
     _zone = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _calltimes = field_validator("calltimes")(lambda cls, v: check_calltimes(v))
+    _dispositions = field_validator("dispositions")(lambda cls, v: check_disposition_names(v))
 
     def settings(self) -> CampaignSettings:
         return CampaignSettings(
@@ -212,7 +226,32 @@ class CampaignConfig(BaseModel):
             max_attempts_per_day=self.max_attempts_per_day,
             max_attempts_per_24h=self.max_attempts_per_24h,
             abandon_cooldown_h=self.abandon_cooldown_h,
+            treatments=dict(self.treatments),
+            dispositions=dict(self.dispositions),
+            optout_list=self.optout_list,
+            optout_scope=self.optout_scope,
+            callback_grace_s=self.callback_grace_s,
         )
+
+    def move_targets(self) -> dict[str, str]:
+        """Where the treatments send contacts: {'treatments.no_answer.move_to': name}."""
+        return {
+            f"treatments.{result.value}.move_to": t.move_to
+            for result, t in self.treatments.items()
+            if t.move_to is not None
+        }
+
+
+def check_move_targets(campaign: CampaignConfig, known: set[str], where: str) -> None:
+    """A treatment may only move contacts to a campaign that exists, and not to itself."""
+    for key, target in campaign.move_targets().items():
+        if target == campaign.name:
+            raise ValueError(f"{where}.{key}: a campaign cannot move contacts to itself")
+        if target not in known:
+            raise ValueError(
+                f"{where}.{key}: no campaign named {target!r}"
+                + (f" (known: {', '.join(sorted(known))})" if known else "")
+            )
 
 
 class EngineConfig(BaseModel):
@@ -233,6 +272,8 @@ class EngineConfig(BaseModel):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"campaign names must be unique: {sorted(dupes)}")
+        for i, c in enumerate(self.campaigns):
+            check_move_targets(c, set(names), f"campaigns.{i}")
         return self
 
 
@@ -249,6 +290,11 @@ def describe_validation(err: ValidationError, source: str) -> str:
         msg = {"extra_forbidden": "unknown key", "missing": "required key is missing"}.get(
             e["type"], e["msg"]
         )
+        msg = msg.removeprefix("Value error, ")
+        if not e["loc"]:
+            # whole-file checks name their own key (campaigns.0.treatments...)
+            lines.append(f"{source}: {msg}")
+            continue
         if e["type"] == "union_tag_invalid":
             ctx = e.get("ctx", {})
             loc.append("kind")

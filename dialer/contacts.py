@@ -192,3 +192,21 @@ def read_contact_file(path: Path) -> tuple[str, str]:
     except OSError as exc:
         raise ContactFileError(f"{path}: cannot read: {exc.strerror}") from None
     return decode_bytes(data)
+
+
+def normalise_entry(raw: str, region: str) -> str:
+    """An E.164 number, a prefix ('+1212*' or '212*' with the region) or an e-mail."""
+    text = raw.strip()
+    if "@" in text:
+        local, _, domain = text.partition("@")
+        if not local or "." not in domain:
+            raise ValueError(f"{text!r} is not an e-mail address")
+        return text.lower()
+    if text.endswith("*"):
+        digits = text[:-1].replace(" ", "").replace("-", "")
+        if digits.startswith("+") and digits[1:].isdigit() and len(digits) >= 3:
+            return digits + "*"
+        if digits.isdigit() and region.upper() in ("US", "CA"):
+            return "+1" + digits + "*"
+        raise ValueError(f"{text!r} is not a prefix (write it as +<digits>*)")
+    return normalise_number(text, region)

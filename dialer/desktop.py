@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dialer.agentstate import AGENT_TRANSITIONS, AgentState
@@ -99,7 +100,14 @@ class DesktopAgents:
                 box.get_nowait()  # a stalled tab loses its oldest message, not the engine
             box.put_nowait(message)
 
-    def _emit(self, agent: DeskAgent, state: AgentState, disposition: str = "") -> None:
+    def _emit(
+        self,
+        agent: DeskAgent,
+        state: AgentState,
+        disposition: str = "",
+        callback_at: datetime | None = None,
+        callback_personal: bool = False,
+    ) -> None:
         if self._listener is None:
             raise DeskError("the campaign is not running")
         if state not in AGENT_TRANSITIONS[agent.state]:
@@ -107,7 +115,13 @@ class DesktopAgents:
         agent.state = state
         self._listener.on_agent_event(
             AgentEvent(
-                agent.agent_id, state, self.clock.monotonic(), disposition, agent.pause_reason
+                agent.agent_id,
+                state,
+                self.clock.monotonic(),
+                disposition,
+                agent.pause_reason,
+                callback_at,
+                callback_personal,
             )
         )
         self._send(agent, self.view(agent.agent_id))
@@ -171,7 +185,14 @@ class DesktopAgents:
         agent.pause_reason = ""
         self._emit(agent, AgentState.LOGGED_OUT)
 
-    def dispose(self, agent_id: str, disposition: str, then_pause: str = "") -> dict[str, Any]:
+    def dispose(
+        self,
+        agent_id: str,
+        disposition: str,
+        then_pause: str = "",
+        callback_at: datetime | None = None,
+        callback_personal: bool = False,
+    ) -> dict[str, Any]:
         """Close the wrap-up with a disposition; returns what the call was (for the
         follow-ups the desktop asked for: callback, DNC)."""
         agent = self._agent(agent_id)
@@ -186,10 +207,10 @@ class DesktopAgents:
         self._close_wrap(agent)
         if then_pause.strip():
             agent.pause_reason = then_pause.strip()[:100]
-            self._emit(agent, AgentState.PAUSED, disposition)
+            self._emit(agent, AgentState.PAUSED, disposition, callback_at, callback_personal)
         else:
             agent.pause_reason = ""
-            self._emit(agent, AgentState.READY, disposition)
+            self._emit(agent, AgentState.READY, disposition, callback_at, callback_personal)
         return closed
 
     def _close_wrap(self, agent: DeskAgent) -> None:

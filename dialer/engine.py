@@ -12,7 +12,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,12 +34,23 @@ from carriers.base import (
 )
 from dialer.agentstate import AgentState, IllegalAgentTransition, check_agent_transition
 from dialer.callstate import CallResult, CallState, check_transition
-from dialer.campaign import AmdAction, CampaignSettings, DialMode
+from dialer.campaign import AmdAction, CampaignSettings, DialMode, Disposition
 from dialer.clock import Clock, TimerHandle
+from dialer.compliance.dnc import DncIndex
+from dialer.compliance.hours import zones_for
 from dialer.events import Event, EventHub
 from dialer.ivr import Speech, TimedSpeech, render_message, wav_clip
 from dialer.leadqueue import LeadQueue
-from dialer.ports import AgentEvent, AgentPort, Gate, GateVerdict, Lead, Recorder
+from dialer.ports import (
+    AgentEvent,
+    AgentPort,
+    DispositionRecord,
+    Gate,
+    GateVerdict,
+    Lead,
+    OptOut,
+    Recorder,
+)
 from pacing.registry import create as create_policy
 from pacing.types import (
     AbandonBudget,
@@ -231,6 +242,7 @@ class Engine:
         policy: Policy | None = None,
         initial_counts: tuple[int, int] = (0, 0),
         speech: Speech | None = None,
+        dnc: DncIndex | None = None,
     ) -> None:
         self.clock = clock
         self.carrier = carrier
@@ -288,6 +300,19 @@ class Engine:
         self.on_opt_out: Callable[[Lead, str, str], None] | None = None
         # set only by the simulator, which knows the future (the clairvoyant bound)
         self.oracle: Callable[[PacingSnapshot], Oracle] | None = None
+        # Opt-outs are written into this index at once, so the gate (which holds
+        # the same index in production) refuses the number from the next dial on.
+        self.dnc = dnc if dnc is not None else getattr(gate, "dnc", None) or DncIndex()
+        # Personal callbacks that are due and passed the gate but whose agent is
+        # not ready yet, by agent; they go back to the queue for anyone after
+        # ``callback_grace_s``.  A lead is here, or queued, or in a call: never two.
+        self._parked: dict[str, dict[int, Lead]] = {}
+        # callbacks already served, (contact, due): booking one again is ignored,
+        # so a booking that reaches the engine twice cannot dial twice
+        self._served_callbacks: set[tuple[int, datetime]] = set()
+        # A contact whose treatment moves it to another campaign is handed to this
+        # (the runtime queues it there); the store records the move either way.
+        self.on_move: Callable[[Lead, str], None] | None = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -319,6 +344,8 @@ class Engine:
         if not self.dialing_enabled:
             return
         now = self.clock.monotonic()
+        # personal callbacks first, so their agents are reserved before pacing counts
+        self._serve_callbacks(now)
         if self.settings.mode is DialMode.PREVIEW:
             self._preview_tick(now)
         elif self.settings.ivr is not None:
@@ -462,6 +489,16 @@ class Engine:
                 return None
             verdict = self.gate(lead, wall)
             if verdict.allowed:
+                if self._personal_pending(lead, wall):
+                    # only its agent may take it: wait for them (it passes the gate
+                    # again when it is dialled)
+                    self._park(lead)
+                    if lead.callback_agent in self._ready:
+                        # the agent is free now: reserve them for it at once, and
+                        # end this round, whose call count included that agent
+                        self._serve_callbacks(now, only=lead.callback_agent)
+                        return None
+                    continue
                 return lead
             self._refused(lead, now, wall, verdict)
 
@@ -504,6 +541,11 @@ class Engine:
         self.recorder.attempt_started(call_id, lead, call.number, now, S.QUEUED)
         if self.settings.ivr is not None and self._ivr_wav is None:
             self.speech.prepare(self._ivr_text(lead))  # rendered while the phone rings
+        if lead.callback_at is not None:
+            # this dial serves the callback: consumed, so it is never dialled twice
+            self.recorder.callback_dialled(lead, call_id)
+            self._served_callbacks.add((lead.contact_id, lead.callback_at))
+            lead.callback_at = lead.callback_agent = None
         self.recorder.lead_updated(lead, "dialing", None, None)
         return call
 
@@ -563,7 +605,14 @@ class Engine:
                 )
             )
 
-    def _finish(self, call: Call, dst: CallState, result: CallResult, detail: str = "") -> None:
+    def _finish(
+        self,
+        call: Call,
+        dst: CallState,
+        result: CallResult,
+        detail: str = "",
+        disposition: Disposition | None = None,
+    ) -> None:
         """Close the attempt and decide what happens to the contact next."""
         if call.timer is not None:
             call.timer.cancel()
@@ -589,12 +638,32 @@ class Engine:
             )
         self.recorder.attempt_updated(call.call_id, values)
         del self.calls[call.call_id]
-        self._treat(call.lead, result, now)
+        self._treat(call.lead, result, now, disposition)
 
-    def _treat(self, lead: Lead, result: CallResult, now: float) -> None:
+    def _treat(
+        self, lead: Lead, result: CallResult, now: float, disposition: Disposition | None = None
+    ) -> None:
         t = self.settings.treatments[result]
         if not t.charge:
             lead.attempts = max(0, lead.attempts - 1)
+        if lead.callback_at is not None:
+            # a callback booked during the call (disposition or API) overrides the
+            # result's treatment; the gate still checks the dial when it is due
+            lead.not_before = now + max(0.0, (lead.callback_at - self.clock.wall()).total_seconds())
+            self.recorder.lead_updated(lead, "pending", lead.not_before, result)
+            self.leads.push(lead, now)
+            return
+        if disposition is not None:
+            if disposition.retry_delay_s is not None and lead.attempts < self.settings.max_attempts:
+                lead.not_before = now + disposition.retry_delay_s
+                self.recorder.lead_updated(lead, "pending", lead.not_before, result)
+                self.leads.push(lead, now)
+            else:  # final, dnc, or a callback whose time could not be booked
+                self.recorder.lead_updated(lead, "done", None, result)
+            return
+        if t.move_to is not None and t.moves(lead.attempts):
+            self._move_to_campaign(lead, t.move_to, result, now)
+            return
         action = t.action
         if action == "next_number":
             if lead.number_index + 1 < len(lead.numbers):
@@ -612,6 +681,16 @@ class Engine:
             self.leads.push(lead, now)
         else:
             self.recorder.lead_updated(lead, "done", None, result)
+
+    def _move_to_campaign(self, lead: Lead, target: str, result: CallResult, now: float) -> None:
+        """The contact leaves this campaign for ``target`` (validated to exist when
+        the configuration was loaded); it is dialled there only through that
+        campaign's own queue and gate."""
+        self.recorder.lead_updated(lead, "moved", None, result)
+        self.recorder.lead_moved(lead, target, now)
+        self._alert("contact_moved", f"contact {lead.contact_id} moved to {target!r}", "info")
+        if self.on_move is not None:
+            self.on_move(lead, target)
 
     # ------------------------------------------------------------------ carrier events
     def on_carrier_event(self, event: CarrierEvent) -> None:
@@ -874,6 +953,8 @@ class Engine:
             return
         call.ivr_done = True
         if action == "opt_out":
+            # on the opt-out list at once, with source and time (see opt_out)
+            self.opt_out(call.number, "ivr", "", call.lead.contact_id, call.call_id)
             if self.on_opt_out is not None:
                 self.on_opt_out(call.lead, call.number, "ivr")
             self._ivr_end(call, "opt_out", ivr.opt_out_confirmation)
@@ -1012,14 +1093,228 @@ class Engine:
             if call is not None and call.state is S.WRAP_UP:
                 handle = now - self._talk_start.get(call.call_id, call.t_state)
                 self._handle.append(handle)
-                if ev.disposition:
-                    self.recorder.attempt_updated(call.call_id, {"disposition": ev.disposition})
-                self._finish(call, S.DONE, CallResult.CONNECTED, ev.disposition)
+                disp = self._apply_disposition(call, ev, now) if ev.disposition else None
+                self._finish(call, S.DONE, CallResult.CONNECTED, ev.disposition, disp)
             rec.call_id = None
         self._set_agent(ev.agent_id, ev.state, now)
-        if ev.state is AgentState.READY and self._waiting:
+        if ev.state is AgentState.READY and self._parked.get(ev.agent_id):
+            # the agent's own due callback comes before anyone waiting in the queue
+            self._serve_callbacks(now, only=ev.agent_id)
+        if ev.state is AgentState.READY and self._waiting and ev.agent_id in self._ready:
             call_id = next(iter(self._waiting))
             self._connect(self.calls[call_id], ev.agent_id, now)
+
+    # ------------------------------------------------------------------ dispositions
+    def _apply_disposition(self, call: Call, ev: AgentEvent, now: float) -> Disposition | None:
+        """Records the wrap-up code and carries out what it means (opt-out,
+        callback).  An unknown code is stored as picked, reported, and the
+        contact treated as an ordinary connected call: never fatal."""
+        disp = self.settings.dispositions.get(ev.disposition)
+        self.recorder.attempt_updated(call.call_id, {"disposition": ev.disposition[:50]})
+        self.recorder.disposition(
+            DispositionRecord(
+                call.call_id,
+                call.lead.contact_id,
+                ev.disposition[:50],
+                ev.agent_id,
+                now,
+                success=bool(disp and disp.success),
+                contact=bool(disp and disp.contact),
+                final=bool(disp and disp.final),
+                dnc=bool(disp and disp.dnc),
+                callback=bool(disp and disp.callback),
+                known=disp is not None,
+            )
+        )
+        if disp is None:
+            self._alert(
+                "unknown_disposition",
+                f"agent {ev.agent_id} picked {ev.disposition!r}, which campaign "
+                f"{self.settings.name!r} does not configure; treated as connected",
+            )
+            return None
+        if disp.dnc:
+            self.opt_out(call.number, "agent", ev.agent_id, call.lead.contact_id, call.call_id)
+        elif disp.callback:
+            self._callback_from_agent(call.lead, ev)
+        return disp
+
+    def _callback_from_agent(self, lead: Lead, ev: AgentEvent) -> None:
+        if ev.callback_at is None:
+            self._alert(
+                "callback_without_time",
+                f"agent {ev.agent_id} picked a callback for contact {lead.contact_id} "
+                "without a time; the contact is closed",
+            )
+            return
+        at = self.callback_time(lead, ev.callback_at)
+        check = getattr(self.gate, "check_schedule", None)
+        if check is not None:
+            verdict: GateVerdict = check(lead, at)
+            if not verdict.allowed:
+                if verdict.not_before is None:
+                    self._alert("callback_refused", f"callback not booked: {verdict.detail}")
+                    return
+                # the agent cannot be asked again from here: the callback moves to
+                # the next callable moment, and the supervisor is told why
+                self._alert("callback_moved", f"callback moved: {verdict.detail}", "info")
+                at = verdict.not_before
+        lead.callback_at = at
+        lead.callback_agent = ev.agent_id if ev.callback_personal else None
+        self.recorder.callback_booked(lead, f"agent:{ev.agent_id}")
+
+    def callback_time(self, lead: Lead, at: datetime) -> datetime:
+        """A naive time is the contact's own local time (its zone column, else the
+        number's first zone, else the campaign's); an aware one is taken as is."""
+        if at.tzinfo is not None:
+            return at
+        zone = zones_for(lead.number, lead.timezone, self.settings.timezone)[0]
+        return at.replace(tzinfo=zone)
+
+    # ------------------------------------------------------------------ callbacks
+    def _personal_pending(self, lead: Lead, wall: datetime) -> bool:
+        """A personal callback that only its agent may take yet."""
+        if lead.callback_agent is None or lead.callback_at is None:
+            return False
+        return wall < lead.callback_at + timedelta(seconds=self.settings.callback_grace_s)
+
+    def _park(self, lead: Lead) -> None:
+        assert lead.callback_agent is not None
+        self._parked.setdefault(lead.callback_agent, {})[lead.contact_id] = lead
+
+    def _serve_callbacks(self, now: float, only: str | None = None) -> None:
+        """Dials the due personal callbacks whose agent is ready, reserving the
+        agent (predictive mode does not give that agent another call meanwhile);
+        hands those past their grace period back to the queue for anyone."""
+        if not self._parked or not self.dialing_enabled:
+            return
+        wall = self.clock.wall()
+        for agent_id in [only] if only is not None else list(self._parked):
+            waiting = self._parked.get(agent_id, {})
+            for cid, lead in list(waiting.items()):
+                if not self._personal_pending(lead, wall):
+                    del waiting[cid]
+                    lead.callback_agent = None  # anyone may take it now
+                    lead.not_before = now
+                    self.leads.push(lead, now)
+                    continue
+                if agent_id not in self._ready:
+                    continue
+                del waiting[cid]
+                # the gate again: time has passed since the lead was parked, and an
+                # opt-out may have arrived meanwhile
+                verdict = self.gate(lead, wall)
+                if not verdict.allowed:
+                    self._refused(lead, now, wall, verdict)
+                    continue
+                # a reserved call: the agent sees the contact (as in preview mode) and
+                # hears it ring, so no AMD and no abandon; it goes out at once
+                call = self._new_call(lead, now, agent=agent_id, preview=True)
+                self._set_agent(agent_id, AgentState.RESERVED, now, call.call_id)
+                self.agents_port.preview(agent_id, call.call_id, lead)
+                self._place(call)
+            if not waiting:
+                self._parked.pop(agent_id, None)
+
+    def schedule_callback(self, lead: Lead, at: datetime, agent: str | None) -> Lead:
+        """A callback booked from outside (the API), already checked and stored.
+        The campaign's own lead for the contact is updated if it has one (queued,
+        parked or in a call), so the contact is never in the engine twice."""
+        now = self.clock.monotonic()
+        own = self._find_lead(lead.contact_id)
+        target = own if own is not None else lead
+        if (lead.contact_id, at) in self._served_callbacks:
+            return target  # this very callback has been dialled already
+        target.callback_at = at
+        target.callback_agent = agent
+        if self._in_call(target.contact_id):
+            return target  # _treat queues it for the callback when the call ends
+        self._unpark(target.contact_id)
+        target.not_before = now + max(0.0, (at - self.clock.wall()).total_seconds())
+        self.leads.push(target, now)  # replaces its older entry, if any
+        return target
+
+    def cancel_callback(self, contact_id: int, due: datetime | None = None) -> bool:
+        """The contact's callback (the one due at ``due``, if given) is off; the
+        contact is dialled again as any other (once the gate allows)."""
+        now = self.clock.monotonic()
+        for lead in self._all_leads():
+            if (
+                lead.contact_id == contact_id
+                and lead.callback_at is not None
+                and (due is None or lead.callback_at == due)
+            ):
+                lead.callback_at = lead.callback_agent = None
+                if not self._in_call(lead.contact_id):
+                    self._unpark(lead.contact_id)
+                    lead.not_before = now
+                    self.leads.push(lead, now)
+                return True
+        return False
+
+    def _in_call(self, contact_id: int) -> bool:
+        return any(c.lead.contact_id == contact_id for c in self.calls.values())
+
+    def _unpark(self, contact_id: int) -> None:
+        for waiting in self._parked.values():
+            waiting.pop(contact_id, None)
+
+    def _parked_count(self) -> int:
+        return sum(len(waiting) for waiting in self._parked.values())
+
+    def has_contact(self, contact_id: int) -> bool:
+        """Is the contact queued, parked for its agent, or in a call here?"""
+        return self._find_lead(contact_id) is not None
+
+    def _find_lead(self, contact_id: int) -> Lead | None:
+        for lead in self._all_leads():
+            if lead.contact_id == contact_id:
+                return lead
+        return None
+
+    def _all_leads(self) -> list[Lead]:
+        out = [c.lead for c in self.calls.values()]
+        out += [lead for waiting in self._parked.values() for lead in waiting.values()]
+        out += self.leads.leads()
+        return out
+
+    # ------------------------------------------------------------------ opt-outs
+    def opt_out(
+        self,
+        number: str,
+        source: str,
+        by: str = "",
+        contact_id: int | None = None,
+        call_id: str | None = None,
+    ) -> OptOut:
+        """The person asked not to be called again: the number goes on the
+        campaign's opt-out list now (the gate refuses it from the next dial on)
+        and the store records who, when and how."""
+        st = self.settings
+        scope = frozenset({st.name}) if st.optout_scope == "campaign" else frozenset()
+        self.dnc.ensure_list(st.optout_list, scope).add(number)
+        record = OptOut(
+            number,
+            st.optout_list,
+            st.name,
+            source,
+            self.clock.wall(),
+            by,
+            contact_id,
+            call_id,
+            tuple(sorted(scope)),
+        )
+        self.recorder.opted_out(record)
+        self._alert("opt_out", f"{number} opted out ({source}{', ' + by if by else ''})", "info")
+        return record
+
+    def ivr_opt_out(self, call_id: str) -> OptOut | None:
+        """The called person pressed the opt-out key in the IVR ("press 9").
+        None if the call is not (or no longer) this engine's."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        return self.opt_out(call.number, "ivr", "", call.lead.contact_id, call_id)
 
     def close(self) -> None:
         """Shutting down: finish wrap-ups (the conversation is over), close any call
@@ -1080,7 +1375,7 @@ class Engine:
             "forecast_free_agents": d.expected_free_agents if d else 0.0,
             "forecast_abandon_prob": d.expected_abandon_prob if d else 0.0,
             "dialing": self.dialing_enabled,
-            "leads_remaining": len(self.leads),
+            "leads_remaining": len(self.leads) + self._parked_count(),
             "blockers": [asdict(blk) for blk in self.blockers(now)],
         }
 
@@ -1095,7 +1390,7 @@ class Engine:
                 out.append(Blocker("no_agents", "no agent is logged in and available", None))
             else:
                 out.append(Blocker("no_agent_ready", "every agent is on a call", None))
-        if len(self.leads) == 0 and not self.calls:
+        if len(self.leads) == 0 and not self.calls and not self._parked_count():
             out.append(Blocker("list_exhausted", "no contact left to dial", None))
         elif self.leads.ready_count(now) == 0 and len(self.leads) > 0:
             nxt = self.leads.next_due()

@@ -23,6 +23,10 @@ class AgentEvent:
     at: float
     disposition: str = ""
     detail: str = ""
+    # with a "callback" disposition: when (aware, or naive meaning the contact's
+    # local time) and whether only this agent should take it
+    callback_at: datetime | None = None
+    callback_personal: bool = False
 
 
 class AgentListener(Protocol):
@@ -61,6 +65,7 @@ class Lead:
     attempt_log: list[tuple[datetime, str]] = field(default_factory=list)  # (when, number)
     last_abandon_at: datetime | None = None
     callback_at: datetime | None = None
+    callback_agent: str | None = None  # a personal callback: only this agent, until grace
 
     @property
     def number(self) -> str:
@@ -76,6 +81,38 @@ class GateVerdict:
 
 
 Gate = Callable[[Lead, datetime], GateVerdict]
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """A person asked not to be called again: where it lands and who/when/how."""
+
+    number: str
+    list_name: str
+    campaign: str
+    source: str  # agent | ivr | api | sms
+    at: datetime
+    by: str = ""
+    contact_id: int | None = None
+    call_id: str | None = None
+    list_campaigns: tuple[str, ...] = ()  # a list made for this: these campaigns only
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionRecord:
+    """The wrap-up code of one attempt, with its flags as configured then."""
+
+    call_id: str
+    contact_id: int
+    name: str
+    agent: str
+    at: float  # monotonic
+    success: bool
+    contact: bool
+    final: bool
+    dnc: bool
+    callback: bool
+    known: bool = True  # False: the code is not configured for the campaign
 
 
 class Recorder(Protocol):
@@ -103,6 +140,21 @@ class Recorder(Protocol):
     def agent_event(self, agent_id: str, at: float, state: AgentState, detail: str) -> None: ...
 
     def when_durable(self, callback: Callable[[], None]) -> None: ...
+
+    def disposition(self, record: DispositionRecord) -> None: ...
+
+    def opted_out(self, record: OptOut) -> None: ...
+
+    def lead_moved(self, lead: Lead, to_campaign: str, at: float) -> None: ...
+
+    def callback_booked(self, lead: Lead, source: str) -> None:
+        """A callback booked inside the engine (an agent's disposition): the
+        lead's ``callback_at``/``callback_agent``; it replaces any earlier one."""
+        ...
+
+    def callback_dialled(self, lead: Lead, call_id: str) -> None:
+        """The lead's scheduled callback was served by this dial."""
+        ...
 
 
 class NullRecorder:
@@ -135,15 +187,32 @@ class NullRecorder:
     def when_durable(self, callback: Callable[[], None]) -> None:
         callback()
 
+    def disposition(self, record: DispositionRecord) -> None:
+        pass
+
+    def opted_out(self, record: OptOut) -> None:
+        pass
+
+    def lead_moved(self, lead: Lead, to_campaign: str, at: float) -> None:
+        pass
+
+    def callback_booked(self, lead: Lead, source: str) -> None:
+        pass
+
+    def callback_dialled(self, lead: Lead, call_id: str) -> None:
+        pass
+
 
 __all__ = [
     "AgentEvent",
     "AgentListener",
     "AgentPort",
     "CallResult",
+    "DispositionRecord",
     "Gate",
     "GateVerdict",
     "Lead",
     "NullRecorder",
+    "OptOut",
     "Recorder",
 ]

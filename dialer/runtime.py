@@ -9,10 +9,12 @@ import contextlib
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 
 from amd.asterisk import AsteriskDetector
 from amd.types import Detector
@@ -22,16 +24,16 @@ from dialer.campaign import CampaignSettings
 from dialer.clock import Clock, RealClock
 from dialer.compliance.dnc import DncIndex
 from dialer.compliance.gate import gate_for
-from dialer.config import CampaignConfig, EngineConfig
+from dialer.config import CampaignConfig, EngineConfig, check_move_targets
 from dialer.desktop import DesktopAgents
 from dialer.engine import Engine
 from dialer.events import Event, EventHub
 from dialer.ivr import EspeakSpeech
 from dialer.leadqueue import LeadQueue
-from dialer.ports import AgentPort
+from dialer.ports import AgentPort, Lead
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
-from dialer.store.models import Campaign, table_of
+from dialer.store.models import Callback, Campaign, DncEntry, DncListRow, table_of
 from dialer.store.recorder import StoreRecorder
 from dialer.tokens import Role, ensure_token
 from dialer.tokens import lookup as token_lookup
@@ -57,6 +59,9 @@ class World(Protocol):
         ...
 
     def abandon_message(self, settings: CampaignSettings) -> AudioClip: ...
+
+
+DNC_SYNC_BATCH = 20_000  # DNC entries taken from the store per control tick
 
 
 class UnknownCampaign(KeyError):
@@ -115,6 +120,10 @@ class Runtime:
     _router: _Router = field(default_factory=_Router)
     stopping: bool = False
     dnc: DncIndex = field(default_factory=DncIndex)
+    # the newest DNC entry and callback row the engines have taken from the store
+    _dnc_seen: int = 0
+    _cb_seen: int = 0
+    _cb_applied: dict[int, tuple[str, int, datetime]] = field(default_factory=dict)
     desks: dict[str, DesktopAgents] = field(default_factory=dict)  # campaigns worked from /agent
 
     # ------------------------------------------------------------------ lifecycle
@@ -135,6 +144,8 @@ class Runtime:
                 )
         async with self.db.engine.connect() as conn:
             self.dnc = await dnc_repo.load_index(conn)
+            self._dnc_seen = await _max_id(conn, DncEntry)
+            self._cb_seen = await _max_id(conn, Callback)
         for cc in self.cfg.campaigns:
             await self._start_campaign(cc, clock)
         self._tasks.append(asyncio.create_task(self._stats_loop(), name="stats"))
@@ -182,7 +193,12 @@ class Runtime:
         recorder = StoreRecorder(self.db, clock, campaign_id, run_tag, durable_dials=True)
         agents: AgentPort
         if cc.agents == "desktop":
-            desk = self.desks[cc.name] = DesktopAgents(clock, cc.name, cc.wrap_up_s)
+            desk = self.desks[cc.name] = DesktopAgents(
+                clock,
+                cc.name,
+                cc.wrap_up_s,
+                tuple(d for d in settings.dispositions if d != "wrap_timeout"),
+            )
             self.hub.add_listener(desk.follow)
             agents = desk
         else:
@@ -201,8 +217,10 @@ class Runtime:
             run_tag=run_tag,
             initial_counts=(counts.abandoned, counts.live),
             speech=EspeakSpeech(settings.ivr.voice) if settings.ivr is not None else None,
+            dnc=self.dnc,
         )
         engine.hub = self.hub
+        engine.on_move = partial(self._moved, cc.name)
         agents.set_listener(engine)
         self._router.engines.append(engine)
         rt = CampaignRuntime(cc, campaign_id, engine, recorder, last_dial_change=mono)
@@ -222,6 +240,11 @@ class Runtime:
         if cc.name in self.campaigns:
             raise ValueError(f"campaign {cc.name!r} exists already")
         assert self.clock is not None
+        async with self.db.engine.connect() as conn:
+            known = {n for (n,) in await conn.execute(select(table_of(Campaign).c.name))} | set(
+                self.campaigns
+            )
+        check_move_targets(cc, known, "body")
         self.cfg.campaigns.append(cc)
         await self._start_campaign(cc, self.clock)
 
@@ -235,6 +258,30 @@ class Runtime:
             rt, settings=settings.model_dump(mode="json"), abandon_target=settings.abandon_target
         )
         return settings
+
+    def _moved(self, source: str, lead: Lead, target: str) -> None:
+        """A treatment moved a contact from ``source`` to ``target``.  If ``target``
+        runs here it queues the contact once the move is committed (before that
+        its store row may not exist yet); otherwise it finds the contact in the
+        store when it starts."""
+        rt = self.campaigns.get(target)
+        if rt is None:
+            return
+        fresh = Lead(
+            lead.contact_id, list(lead.numbers), 0, 0, lead.priority, lead.timezone, lead.fields
+        )
+        # the target counts its own attempts, but the post-abandon cool-down
+        # protects the person whichever campaign calls
+        fresh.last_abandon_at = lead.last_abandon_at
+
+        def queue() -> None:
+            assert self.clock is not None
+            now = self.clock.monotonic()
+            fresh.not_before = now
+            if not rt.engine.has_contact(fresh.contact_id):
+                rt.engine.leads.push(fresh, now)
+
+        self.get(source).recorder.when_durable(queue)
 
     async def stop_campaign(self, name: str) -> None:
         rt = self.get(name)
@@ -360,6 +407,8 @@ class Runtime:
             await self.clock.sleep(tick)
             async with self.db.engine.connect() as conn:
                 rows = (await conn.execute(select(t.c.name, t.c.abandon_target, t.c.status))).all()
+                await self._sync_dnc(conn)
+                await self._sync_callbacks(conn)
             for name, target, st in rows:
                 rt = self.campaigns.get(name)
                 if rt is None:
@@ -373,6 +422,66 @@ class Runtime:
                 elif st == "running" and rt.status == "paused" and not self.stopping:
                     rt.engine.start()
                     rt.status = "running"
+
+    async def _sync_dnc(self, conn: Any) -> None:
+        """DNC entries added by another process (`dialer dnc add/import`, another
+        API) bind the running gates within one tick.  (A removal waits for a
+        restart: a number blocked a little longer is the safe side.)"""
+        lt, et = table_of(DncListRow), table_of(DncEntry)
+        rows = await conn.execute(
+            select(et.c.id, et.c.value, et.c.expires_at, lt.c.name, lt.c.campaigns, lt.c.mandatory)
+            .join(lt, lt.c.id == et.c.list_id)
+            .where(et.c.id > self._dnc_seen)
+            .order_by(et.c.id)
+            # a bulk import is taken in slices, so a tick never stalls the engine
+            .limit(DNC_SYNC_BATCH)
+        )
+        for eid, value, exp, name, camps, mandatory in rows:
+            self._dnc_seen = max(self._dnc_seen, int(eid))
+            lst = self.dnc.ensure_list(
+                name, frozenset((camps or {}).get("names", [])), bool(mandatory)
+            )
+            try:
+                lst.add(value, None if exp is None else _utc(exp))
+            except ValueError:
+                continue  # a malformed row written by hand: the store keeps it, the gate cannot
+
+    async def _sync_callbacks(self, conn: Any) -> None:
+        """Callbacks booked or cancelled by another process reach the running
+        engine within one tick.  Each booking is applied once; one that reaches
+        the engine twice (also booked through this process's API) is harmless,
+        since the engine never serves the same callback twice."""
+        cb, ct = table_of(Callback), table_of(Campaign)
+        rows = (
+            await conn.execute(
+                select(cb.c.id, ct.c.name, cb.c.campaign_id, cb.c.contact_id, cb.c.due_at)
+                .add_columns(cb.c.agent, cb.c.source)
+                .join(ct, ct.c.id == cb.c.campaign_id)
+                .where(and_(cb.c.id > self._cb_seen, cb.c.status == "scheduled"))
+                .order_by(cb.c.id)
+            )
+        ).all()
+        for cid, name, campaign_id, contact_id, due, agent, source in rows:
+            self._cb_seen = max(self._cb_seen, int(cid))
+            rt = self.campaigns.get(name)
+            if rt is None or str(source).startswith("agent:"):
+                continue  # not run here, or booked by this engine itself
+            found = await repo.load_leads(conn, campaign_id, [contact_id], any_status=True)
+            if found:
+                rt.engine.schedule_callback(found[0][0], _utc(due), agent)
+                self._cb_applied[int(cid)] = (name, int(contact_id), _utc(due))
+        if not self._cb_applied:
+            return
+        ids = list(self._cb_applied)
+        for cid, status in await conn.execute(
+            select(cb.c.id, cb.c.status).where(cb.c.id.in_(ids[:900]))
+        ):
+            if status == "scheduled":
+                continue
+            name, contact_id, due = self._cb_applied.pop(int(cid))
+            rt = self.campaigns.get(name)
+            if status == "cancelled" and rt is not None:
+                rt.engine.cancel_callback(contact_id, due)
 
     async def authorize_control(self, token: str) -> bool:
         """May this API token steer campaigns (MQTT control topic)?  Supervisors
@@ -432,3 +541,12 @@ class Runtime:
 
 def _customer_calls(engine: Engine) -> bool:
     return bool(engine.calls)
+
+
+def _utc(d: datetime) -> datetime:
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+async def _max_id(conn: Any, model: Any) -> int:
+    t = table_of(model)
+    return int((await conn.execute(select(func.max(t.c.id)))).scalar() or 0)

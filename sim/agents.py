@@ -66,9 +66,15 @@ class SimulatedAgents:
         if self.wrap_ahead is not None:
             self.wrap_ahead.ready_at.pop(agent_id, None)
         if agent_id in self.logged_out:
-            self._emit(agent_id, AgentState.LOGGED_OUT, "sale" if self.rng.random() < 0.2 else "ok")
+            self._emit(
+                agent_id,
+                AgentState.LOGGED_OUT,
+                "sale" if self.rng.random() < 0.2 else "not_interested",
+            )
         else:
-            self._emit(agent_id, AgentState.READY, "sale" if self.rng.random() < 0.2 else "ok")
+            self._emit(
+                agent_id, AgentState.READY, "sale" if self.rng.random() < 0.2 else "not_interested"
+            )
 
 
 class WrapAhead:

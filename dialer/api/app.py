@@ -8,37 +8,51 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile, status
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from starlette.routing import Match
 
-from dialer import reports
+from dialer import callbacks, reports
 from dialer.api.auth import Principal, require
 from dialer.api.desktop import desktop_router
 from dialer.api.metrics import Metrics
+from dialer.callstate import OPEN_STATES
+from dialer.campaign import CampaignSettings
 from dialer.clock import system_wall_clock
+from dialer.compliance.gate import DialGate, gate_for
 from dialer.config import CampaignConfig
 from dialer.contacts import (
     ContactFileError,
     ParsedContact,
     RowError,
     decode_bytes,
+    normalise_entry,
     normalise_number,
     parse_contacts,
 )
 from dialer.events import Event
+from dialer.ports import OptOut
 from dialer.runtime import Runtime, UnknownCampaign
-from dialer.store import repo
+from dialer.store import callbacks_repo, dnc_repo, repo
 from dialer.store.db import Database
-from dialer.store.models import Attempt, Campaign, table_of
+from dialer.store.models import (
+    Attempt,
+    AttemptDisposition,
+    Campaign,
+    DncEntry,
+    DncListRow,
+    table_of,
+)
+from dialer.store.recorder import write_optout
 from dialer.tokens import Role, create_token
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -89,6 +103,55 @@ class CampaignPatch(BaseModel):
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     no_answer_timeout_s: float | None = Field(default=None, ge=15, le=300)
     amd_enabled: bool | None = None
+
+
+class DncEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    value: str = Field(
+        min_length=3, max_length=320, description="a number, a prefix ending in * or an e-mail"
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        strict=False,  # an ISO string in JSON
+        description="ISO time the entry stops applying (UTC if no offset)",
+    )
+    reason: str = Field(default="", max_length=200)
+    region: str = Field(default="US", min_length=2, max_length=2)
+    # only used when the list does not exist yet
+    campaigns: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    mandatory: bool = True
+
+
+class OptOutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    number: str = Field(min_length=3, max_length=40)
+    region: str = Field(default="US", min_length=2, max_length=2)
+
+
+class CallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_id: int = Field(ge=1, le=2**31 - 1, strict=True)
+    at: datetime = Field(
+        description="when to call: local time in the contact's zone ('2026-12-02T10:30'), "
+        "or a time with a UTC offset"
+    )
+    timezone: str | None = Field(
+        default=None, min_length=1, max_length=64, description="the contact's zone, if not known"
+    )
+    agent: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="personal callback: only this agent (anyone after the grace period)",
+    )
+    note: str = Field(default="", max_length=1000)
+
+
+class DispositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1, max_length=50)
 
 
 class TokenIn(BaseModel):
@@ -425,6 +488,377 @@ def create_app(runtime: Runtime | None, db: Database) -> FastAPI:
             "queued_in_campaigns": queued,
             "top_of_list": body.top_of_list,
         }
+
+    # ------------------------------------------------------------ compliance
+    def _aware(d: datetime | None) -> datetime | None:
+        return None if d is None else (d if d.tzinfo else d.replace(tzinfo=UTC))
+
+    async def _campaign_or_404(conn: Any, name: str) -> repo.CampaignRow:
+        camp = await repo.get_campaign(conn, name)
+        if camp is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no campaign {name!r}")
+        return camp
+
+    def _running(name: str) -> Any:
+        if runtime is None:
+            return None
+        return runtime.campaigns.get(name)
+
+    async def _gate(conn: Any, camp: repo.CampaignRow) -> DialGate:
+        """The running campaign's own gate, else one built from its stored settings."""
+        crt = _running(camp.name)
+        if crt is not None and isinstance(crt.engine.gate, DialGate):
+            return crt.engine.gate
+        settings = CampaignSettings.model_validate(camp.settings)
+        index = runtime.dnc if runtime is not None else await dnc_repo.load_index(conn)
+        return gate_for(settings, index)
+
+    @app.get("/api/dnc", tags=["dnc"])
+    async def dnc_lists(_: Principal = agent) -> list[dict[str, Any]]:
+        """Every DNC and suppression list with its scope and number of entries."""
+        L, E = table_of(DncListRow), table_of(DncEntry)
+        async with db.engine.connect() as conn:
+            counts: dict[int, int] = dict(
+                (await conn.execute(select(E.c.list_id, func.count()).group_by(E.c.list_id))).all()
+            )
+            rows = (
+                await conn.execute(
+                    select(L.c.id, L.c.name, L.c.campaigns, L.c.mandatory).order_by(L.c.name)
+                )
+            ).all()
+        return [
+            {
+                "name": name,
+                "campaigns": (camps or {}).get("names", []),
+                "mandatory": bool(mandatory),
+                "entries": int(counts.get(lid, 0)),
+            }
+            for lid, name, camps, mandatory in rows
+        ]
+
+    @app.get("/api/dnc/check", tags=["dnc"])
+    async def dnc_check(
+        number: Annotated[str, Query(min_length=3, max_length=320)],
+        campaign: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        region: Annotated[str, Query(min_length=2, max_length=2)] = "US",
+        _: Principal = agent,
+    ) -> dict[str, Any]:
+        """Which lists block a number (or e-mail address) now, for a campaign or
+        account-wide lists only when no campaign is given."""
+        try:
+            value = normalise_entry(number, region)
+        except ValueError as exc:
+            raise HTTPException(400, f"number: {exc}") from None
+        if value.endswith("*"):
+            raise HTTPException(400, "number: give a number or e-mail address, not a prefix")
+        if runtime is not None:
+            index = runtime.dnc
+        else:
+            async with db.engine.connect() as conn:
+                index = await dnc_repo.load_index(conn)
+        now = system_wall_clock()
+        if "@" in value:
+            matches = [
+                m
+                for lst in index.lists.values()
+                if lst.applies_to(campaign)
+                for m in [lst.match_email(value, now.timestamp())]
+                if m is not None
+            ]
+        else:
+            matches = index.check(value, campaign, now)
+        return {
+            "number": value,
+            "campaign": campaign,
+            "blocked": bool(matches),
+            "matches": [
+                {
+                    "list": m.list_name,
+                    "entry": m.entry,
+                    "expires_at": m.expires_at.isoformat() if m.expires_at else None,
+                }
+                for m in matches
+            ],
+        }
+
+    @app.get("/api/dnc/{list_name}/entries", tags=["dnc"])
+    async def dnc_entries(
+        list_name: str,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        _: Principal = supervisor,
+    ) -> Any:
+        """The list's entries with who added each, when and how (source)."""
+        async with db.engine.connect() as conn:
+            lid = await dnc_repo.list_id(conn, list_name)
+            if lid is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no DNC list {list_name!r}")
+            rows = await dnc_repo.export_rows(conn, lid)
+        return _jsonable_any(rows[offset : offset + limit])
+
+    @app.post("/api/dnc/{list_name}/entries", tags=["dnc"], status_code=201)
+    async def dnc_add(
+        list_name: str, body: DncEntryIn, who: Principal = supervisor
+    ) -> dict[str, Any]:
+        """Adds (or refreshes) an entry; a running engine refuses it from its next dial."""
+        try:
+            value = normalise_entry(body.value, body.region)
+        except ValueError as exc:
+            raise HTTPException(400, f"value: {exc}") from None
+        exp = _aware(body.expires_at)
+        now = system_wall_clock()
+        async with db.engine.begin() as conn:
+            existing = await dnc_repo.list_id(conn, list_name)
+            lid = await dnc_repo.ensure_list(conn, list_name, now, body.campaigns, body.mandatory)
+            await dnc_repo.add_entries(
+                conn, lid, [dnc_repo.EntryIn(value, exp, body.reason, "api", who.name)], now
+            )
+            camps, mandatory = body.campaigns, body.mandatory
+            if existing is not None:
+                L = table_of(DncListRow)
+                row = (
+                    await conn.execute(
+                        select(L.c.campaigns, L.c.mandatory).where(L.c.id == existing)
+                    )
+                ).one()
+                camps, mandatory = (row[0] or {}).get("names", []), bool(row[1])
+        if runtime is not None:
+            runtime.dnc.ensure_list(list_name, frozenset(camps), mandatory).add(value, exp)
+        return {
+            "list": list_name,
+            "value": value,
+            "expires_at": exp.isoformat() if exp else None,
+            "source": "api",
+            "added_by": who.name,
+        }
+
+    @app.delete("/api/dnc/{list_name}/entries/{value}", tags=["dnc"])
+    async def dnc_remove(
+        list_name: str,
+        value: str,
+        region: Annotated[str, Query(min_length=2, max_length=2)] = "US",
+        _: Principal = supervisor,
+    ) -> dict[str, Any]:
+        try:
+            entry = normalise_entry(value, region)
+        except ValueError as exc:
+            raise HTTPException(400, f"value: {exc}") from None
+        async with db.engine.begin() as conn:
+            lid = await dnc_repo.list_id(conn, list_name)
+            if lid is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no DNC list {list_name!r}")
+            if not await dnc_repo.remove_entry(conn, lid, entry):
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND, f"{entry} is not on DNC list {list_name!r}"
+                )
+        if runtime is not None and list_name in runtime.dnc.lists:
+            runtime.dnc.lists[list_name].remove(entry)
+        return {"list": list_name, "removed": entry}
+
+    @app.post("/api/campaigns/{name}/opt-out", tags=["dnc"], status_code=201)
+    async def opt_out(name: str, body: OptOutIn, who: Principal = agent) -> dict[str, Any]:
+        """Records that a person asked not to be called again: the number goes on
+        the campaign's opt-out list (``optout_list``) at once."""
+        try:
+            number = normalise_number(body.number, body.region)
+        except ValueError as exc:
+            raise HTTPException(400, f"number: {exc}") from None
+        crt = _running(name)
+        if crt is not None:
+            rec = crt.engine.opt_out(number, "api", who.name)
+        else:
+            async with db.engine.begin() as conn:
+                camp = await _campaign_or_404(conn, name)
+                st = CampaignSettings.model_validate(camp.settings)
+                scope = (name,) if st.optout_scope == "campaign" else ()
+                rec = OptOut(
+                    number,
+                    st.optout_list,
+                    name,
+                    "api",
+                    system_wall_clock(),
+                    who.name,
+                    None,
+                    None,
+                    scope,
+                )
+                await write_optout(conn, rec)
+            if runtime is not None:
+                runtime.dnc.ensure_list(rec.list_name, frozenset(scope)).add(number)
+        return {
+            "number": number,
+            "list": rec.list_name,
+            "source": rec.source,
+            "by": rec.by,
+            "at": rec.at.isoformat(),
+        }
+
+    @app.post("/api/campaigns/{name}/callbacks", tags=["callbacks"], status_code=201)
+    async def book_callback(name: str, body: CallbackIn, who: Principal = agent) -> Any:
+        """Books a callback at a time in the contact's own zone.  Refused (400) when
+        the number is on a DNC list or the time is outside the callable hours; the
+        message gives the next callable time.  409 if one is already scheduled."""
+        now = system_wall_clock()
+        async with db.engine.begin() as conn:
+            camp = await _campaign_or_404(conn, name)
+            found = await repo.load_leads(conn, camp.id, [body.contact_id], any_status=True)
+            if not found:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND,
+                    f"contact_id: contact {body.contact_id} is not in campaign {name!r}",
+                )
+            lead = found[0][0]
+            gate = await _gate(conn, camp)
+            try:
+                when = callbacks.resolve(lead, body.at, body.timezone, gate.rules.campaign_tz)
+                callbacks.check(gate, lead, when, now)
+            except callbacks.CallbackError as exc:
+                raise HTTPException(400, str(exc)) from None
+            try:
+                cb_id = await callbacks_repo.book(
+                    conn,
+                    camp.id,
+                    callbacks_repo.CallbackIn(
+                        body.contact_id,
+                        when.due_at,
+                        when.local_time,
+                        when.timezone,
+                        body.agent,
+                        "api",
+                        who.name,
+                        body.note,
+                    ),
+                    now,
+                )
+            except callbacks_repo.CallbackConflict as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        crt = _running(name)
+        if crt is not None:
+            crt.engine.schedule_callback(lead, when.due_at, body.agent)
+        async with db.engine.connect() as conn:
+            row = await callbacks_repo.get(conn, camp.id, cb_id)
+        return _jsonable_any(row)
+
+    @app.get("/api/campaigns/{name}/callbacks", tags=["callbacks"])
+    async def list_callbacks(
+        name: str,
+        status_: Annotated[
+            Literal["scheduled", "dialled", "cancelled", "replaced"] | None,
+            Query(alias="status"),
+        ] = None,
+        _: Principal = agent,
+    ) -> Any:
+        async with db.engine.connect() as conn:
+            camp = await _campaign_or_404(conn, name)
+            rows = await callbacks_repo.list_callbacks(conn, camp.id, status_)
+        return _jsonable_any(rows)
+
+    @app.delete("/api/campaigns/{name}/callbacks/{callback_id}", tags=["callbacks"])
+    async def cancel_callback(
+        name: str, callback_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], _: Principal = agent
+    ) -> dict[str, Any]:
+        now = system_wall_clock()
+        async with db.engine.begin() as conn:
+            camp = await _campaign_or_404(conn, name)
+            row = await callbacks_repo.get(conn, camp.id, callback_id)
+            if row is None:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND, f"no callback {callback_id} in campaign {name!r}"
+                )
+            if not await callbacks_repo.cancel(conn, callback_id, now):
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    f"callback {callback_id} is {row['status']}, not scheduled",
+                )
+        crt = _running(name)
+        if crt is not None:
+            crt.engine.cancel_callback(int(row["contact_id"]))
+        return {"id": callback_id, "status": "cancelled"}
+
+    @app.get("/api/attempts/{call_id}/dispositions", tags=["dispositions"])
+    async def attempt_dispositions(call_id: str, _: Principal = agent) -> Any:
+        """The wrap-up codes given to one attempt, oldest first, with their flags."""
+        AD, A = table_of(AttemptDisposition), table_of(Attempt)
+        async with db.engine.connect() as conn:
+            if (await conn.execute(select(A.c.id).where(A.c.call_id == call_id))).first() is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no attempt {call_id!r}")
+            cols = [
+                "name",
+                "agent",
+                "source",
+                "at",
+                "known",
+                "success",
+                "contact",
+                "final",
+                "dnc",
+                "callback",
+            ]
+            rows = await conn.execute(
+                select(*[AD.c[c] for c in cols]).where(AD.c.call_id == call_id).order_by(AD.c.id)
+            )
+            out = [dict(zip(cols, r, strict=True)) for r in rows]
+        return _jsonable_any(out)
+
+    @app.post("/api/attempts/{call_id}/dispositions", tags=["dispositions"], status_code=201)
+    async def set_disposition(
+        call_id: str, body: DispositionIn, who: Principal = agent
+    ) -> dict[str, Any]:
+        """Gives a finished attempt a wrap-up code (a late or corrected one).  The
+        code must be configured for the campaign; a ``dnc`` code records an opt-out."""
+        AD, A = table_of(AttemptDisposition), table_of(Attempt)
+        now = system_wall_clock()
+        async with db.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(A.c.campaign_id, A.c.contact_id, A.c.number, A.c.state).where(
+                        A.c.call_id == call_id
+                    )
+                )
+            ).first()
+            if row is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no attempt {call_id!r}")
+            campaign_id, contact_id, number, state = row
+            if state in {s.value for s in OPEN_STATES}:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    f"attempt {call_id} is still open ({state}); the agent disposes it at wrap-up",
+                )
+            C = table_of(Campaign)
+            cname, csettings = (
+                await conn.execute(select(C.c.name, C.c.settings).where(C.c.id == campaign_id))
+            ).one()
+            st = CampaignSettings.model_validate(csettings)
+            disp = st.dispositions.get(body.name)
+            if disp is None:
+                raise HTTPException(
+                    400,
+                    f"name: {body.name!r} is not a disposition of campaign {cname!r} "
+                    f"(known: {', '.join(sorted(st.dispositions))})",
+                )
+            await conn.execute(
+                insert(AD).values(
+                    call_id=call_id,
+                    campaign_id=campaign_id,
+                    contact_id=contact_id,
+                    name=body.name,
+                    agent=who.name[:100],
+                    source="api",
+                    at=now,
+                    known=True,
+                    success=disp.success,
+                    contact=disp.contact,
+                    final=disp.final,
+                    dnc=disp.dnc,
+                    callback=disp.callback,
+                )
+            )
+            await conn.execute(
+                update(A).where(A.c.call_id == call_id).values(disposition=body.name)
+            )
+        if disp.dnc:
+            await opt_out(cname, OptOutIn(number=number), who)
+        return {"call_id": call_id, "name": body.name, "flags": disp.model_dump()}
 
     @app.post("/api/tokens", tags=["admin"], status_code=201)
     async def new_token(body: TokenIn, _: Principal = admin) -> dict[str, str]:

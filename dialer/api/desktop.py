@@ -6,7 +6,7 @@ name is the agent's id.  Then it sends actions and receives what happens:
 
 actions  ``login {campaign}``, ``ready``, ``pause {reason}``, ``logout``,
          ``dial`` (preview mode), ``hangup``,
-         ``dispose {disposition, callback_at?, then_pause?}``
+         ``dispose {disposition, callback_at?, callback_personal?, then_pause?}``
 messages ``state`` (the agent's state, contact, dispositions), ``preview``,
          ``connected`` (the screen pop, with the contact's history),
          ``call_ended``, ``notice``, ``error {message}``
@@ -217,7 +217,14 @@ class _Session:
                 raise DeskError(f"not a date and time: {callback_at!r}") from None
             if when.tzinfo is None:
                 raise DeskError("the callback time needs a time zone offset")
-        desk.dispose(self.agent_id, disposition, str(msg.get("then_pause", "")))
+        # the engine books the callback (checked against the gate) from the event
+        desk.dispose(
+            self.agent_id,
+            disposition,
+            str(msg.get("then_pause", "")),
+            when,
+            msg.get("callback_personal") is True,
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -100,7 +100,7 @@ def history(
     csv_out: Path = typer.Option(None, "--csv", help="Also write the timeline as CSV."),
 ) -> None:
     """A contact's audit trail: attempts, call-state events, gate refusals,
-    dispositions, in time order."""
+    dispositions, callbacks and opt-outs, in time order."""
 
     async def go(db: Database) -> dict[str, Any] | None:
         async with db.engine.connect() as conn:
@@ -155,6 +155,13 @@ def history(
             detail += f", disposition {e['disposition']}" if e["disposition"] else ""
         elif e["kind"] == "event":
             what, detail = f"{e['from']} -> {e['to']}", e["detail"]
+        elif e["kind"] == "disposition":
+            what = f"disposition {e['disposition']} ({e['campaign']})"
+            detail = f"{e['agent'] or ''} {e['detail']}".strip()
+        elif e["kind"] == "callback":
+            what, detail = f"callback ({e['campaign']})", e["detail"]
+        elif e["kind"] in ("opt_out", "dnc"):
+            what, detail = f"{e['kind'].replace('_', '-')} {e['number']}", e["detail"]
         else:
             what = f"refused {e['number']} ({e['campaign']})"
             detail = f"{e['reason']}, not before {e['not_before'] or 'never'}"

@@ -11,29 +11,11 @@ import typer
 
 from dialer.cli.common import err, out, with_db
 from dialer.clock import system_wall_clock
-from dialer.contacts import decode_bytes, normalise_number
+from dialer.contacts import decode_bytes, normalise_entry, normalise_number
 from dialer.store import dnc_repo
 from dialer.store.db import Database
 
 app = typer.Typer(help="DNC and suppression lists.", no_args_is_help=True)
-
-
-def normalise_entry(raw: str, region: str) -> str:
-    """An E.164 number, a prefix ('+1212*' or '212*' with the region) or an e-mail."""
-    text = raw.strip()
-    if "@" in text:
-        local, _, domain = text.partition("@")
-        if not local or "." not in domain:
-            raise ValueError(f"{text!r} is not an e-mail address")
-        return text.lower()
-    if text.endswith("*"):
-        digits = text[:-1].replace(" ", "").replace("-", "")
-        if digits.startswith("+") and digits[1:].isdigit() and len(digits) >= 3:
-            return digits + "*"
-        if digits.isdigit() and region.upper() in ("US", "CA"):
-            return "+1" + digits + "*"
-        raise ValueError(f"{text!r} is not a prefix (write it as +<digits>*)")
-    return normalise_number(text, region)
 
 
 def _when(text: str | None, what: str) -> datetime | None:

@@ -143,6 +143,13 @@ class DncIndex:
         self.lists[lst.name] = lst
         return lst
 
+    def ensure_list(
+        self, name: str, campaigns: frozenset[str] = frozenset(), mandatory: bool = True
+    ) -> DncList:
+        """The list of that name, made (with this scope) if there is none yet."""
+        lst = self.lists.get(name)
+        return lst if lst is not None else self.add_list(DncList(name, campaigns, mandatory))
+
     def check(
         self,
         number: str,

@@ -111,6 +111,35 @@ class DialGate:
             return GateVerdict(False, RefusalReason.CALLBACK_NOT_DUE.value, lead.callback_at)
         return GateVerdict(True)
 
+    def check_schedule(self, lead: Lead, at: datetime) -> GateVerdict:
+        """May a callback for ``lead`` be booked at ``at``?  The parts of the gate
+        that do not depend on what happens until then: DNC lists (as they stand
+        now, with expiries read at ``at``) and the callable window and holidays
+        at ``at`` in every zone of the number.  The dial itself still passes the
+        whole gate when it is due."""
+        r = self.rules
+        number = lead.number
+        matches = self.dnc.check(number, r.campaign, at, r.include_optional_dnc)
+        if matches:
+            names = ", ".join(sorted({f"{m.list_name}:{m.entry}" for m in matches}))
+            return GateVerdict(False, RefusalReason.DNC.value, None, f"{number} is on {names}")
+        zones = zones_for(number, lead.timezone, r.campaign_tz)
+        closed = closed_reason(r.calltimes, zones, at)
+        if closed is not None:
+            nxt = next_callable(r.calltimes, zones, at)
+            where = ", ".join(str(z) for z in zones)
+            local = ", ".join(f"{at.astimezone(z):%a %Y-%m-%d %H:%M} {z}" for z in zones[:3])
+            what = (
+                "a public holiday"
+                if closed == RefusalReason.HOLIDAY.value
+                else (f"outside the callable hours of {r.calltimes.name!r}")
+            )
+            detail = f"{local} is {what} for {number} (zones: {where})"
+            if nxt is not None:
+                detail += f"; the next callable time is {nxt.isoformat()}"
+            return GateVerdict(False, closed, nxt, detail)
+        return GateVerdict(True)
+
 
 def gate_for(settings: CampaignSettings, dnc: DncIndex | None = None) -> DialGate:
     """The gate a campaign's settings describe."""

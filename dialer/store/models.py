@@ -214,6 +214,52 @@ class DncEntry(Base):
     created_at: Mapped[datetime]
 
 
+class Callback(Base):
+    """A callback booked for a contact in a campaign: at ``due_at`` (UTC; booked as
+    ``local_time`` in ``timezone``, the contact's zone), for one agent (personal)
+    or anyone.  At most one is ``scheduled`` per contact and campaign; the dial
+    that serves it marks it ``dialled`` with its call id, so a restart never
+    dials it twice."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_campaign_status", "campaign_id", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    due_at: Mapped[datetime]
+    local_time: Mapped[str] = mapped_column(String(40), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    agent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    source: Mapped[str] = mapped_column(String(50), default="api")
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AttemptDisposition(Base):
+    """A wrap-up code given to an attempt (by the agent at wrap-up, or later
+    through the API), with the campaign's flags for it at that time."""
+
+    __tablename__ = "attempt_dispositions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("attempts.call_id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    name: Mapped[str] = mapped_column(String(50))
+    agent: Mapped[str] = mapped_column(String(100), default="")
+    source: Mapped[str] = mapped_column(String(20), default="agent")
+    at: Mapped[datetime]
+    known: Mapped[bool] = mapped_column(Boolean, default=True)
+    success: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    dnc: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table behind a model, typed as a Table (bulk statements use it)."""
     return cast(Table, model.__table__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, update
@@ -19,13 +19,17 @@ from sqlalchemy import and_, bindparam, insert, update
 from dialer.agentstate import AgentState
 from dialer.callstate import CallState
 from dialer.clock import Clock
-from dialer.ports import GateVerdict, Lead
+from dialer.ports import DispositionRecord, GateVerdict, Lead, OptOut
+from dialer.store import dnc_repo
 from dialer.store.db import Database
 from dialer.store.models import (
     AgentEvent,
     AgentSession,
     Attempt,
+    AttemptDisposition,
+    Callback,
     CallEvent,
+    Campaign,
     CampaignContact,
     GateRefusal,
     table_of,
@@ -37,6 +41,9 @@ CC = table_of(CampaignContact)
 AS = table_of(AgentSession)
 AE = table_of(AgentEvent)
 GR = table_of(GateRefusal)
+AD = table_of(AttemptDisposition)
+CB = table_of(Callback)
+CAMP = table_of(Campaign)
 
 
 class StoreRecorder:
@@ -65,8 +72,15 @@ class StoreRecorder:
         self._agent_session: dict[str, str] = {}
         self._agent_logins: dict[str, int] = {}
         self._after_flush: list[Callable[[], None]] = []
+        self._dispositions: list[dict[str, Any]] = []
+        self._optouts: list[OptOut] = []
+        self._moves: list[tuple[int, str]] = []
+        # callbacks booked and served, in order (a booking and its dial may fall
+        # into one flush)
+        self._callback_ops: list[tuple[str, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self.flushes = 0
+        self.flushing = 0  # flushes in progress (a reader may wait for them)
         self.rows_written = 0
 
     def _wall(self, mono: float) -> datetime:
@@ -131,7 +145,11 @@ class StoreRecorder:
                 "number": lead.number,
                 "at": self._wall(at),
                 "reason": verdict.reason[:40],
-                "not_before": verdict.not_before,
+                # the gate answers in the contact's zone; SQLite would keep the
+                # local digits and drop the offset, so store UTC
+                "not_before": None
+                if verdict.not_before is None
+                else verdict.not_before.astimezone(UTC),
             }
         )
 
@@ -159,6 +177,59 @@ class StoreRecorder:
             self._sessions_end[session] = at
             del self._agent_session[agent_id]
 
+    def disposition(self, record: DispositionRecord) -> None:
+        self._dispositions.append(
+            {
+                "call_id": record.call_id,
+                "campaign_id": self.campaign_id,
+                "contact_id": record.contact_id,
+                "name": record.name,
+                "agent": record.agent[:100],
+                "source": "agent",
+                "at": self._wall(record.at),
+                "known": record.known,
+                "success": record.success,
+                "contact": record.contact,
+                "final": record.final,
+                "dnc": record.dnc,
+                "callback": record.callback,
+            }
+        )
+
+    def opted_out(self, record: OptOut) -> None:
+        self._optouts.append(record)
+        self._wake.set()  # an opt-out is written at once, not with the next batch
+
+    def lead_moved(self, lead: Lead, to_campaign: str, at: float) -> None:
+        self._moves.append((lead.contact_id, to_campaign))
+
+    def callback_booked(self, lead: Lead, source: str) -> None:
+        assert lead.callback_at is not None
+        self._callback_ops.append(
+            (
+                "booked",
+                {
+                    "contact_id": lead.contact_id,
+                    "due_at": lead.callback_at.astimezone(UTC),
+                    "local_time": lead.callback_at.replace(tzinfo=None).isoformat(
+                        timespec="minutes"
+                    ),
+                    "timezone": str(lead.callback_at.tzinfo or ""),
+                    "agent": lead.callback_agent,
+                    "source": source[:50],
+                    "created_at": self.clock.wall(),
+                },
+            )
+        )
+
+    def callback_dialled(self, lead: Lead, call_id: str) -> None:
+        self._callback_ops.append(
+            (
+                "dialled",
+                {"contact_id": lead.contact_id, "call_id": call_id, "at": self.clock.wall()},
+            )
+        )
+
     def when_durable(self, callback: Callable[[], None]) -> None:
         if not self.durable_dials:
             callback()
@@ -175,6 +246,10 @@ class StoreRecorder:
             + len(self._events)
             + len(self._leads)
             + len(self._agent_events)
+            + len(self._dispositions)
+            + len(self._optouts)
+            + len(self._moves)
+            + len(self._callback_ops)
         )
 
     async def flush(self) -> None:
@@ -189,48 +264,97 @@ class StoreRecorder:
         ends, self._sessions_end = self._sessions_end, {}
         agent_events, self._agent_events = self._agent_events, []
         callbacks, self._after_flush = self._after_flush, []
-        async with self.db.engine.begin() as conn:
-            if new_attempts:
-                await conn.execute(insert(A), new_attempts)
-            if sessions:
-                await conn.execute(insert(AS), sessions)
-            if events:
-                await conn.execute(insert(CE), events)
-            if agent_events:
-                await conn.execute(insert(AE), agent_events)
-            if refusals:
-                await conn.execute(insert(GR), refusals)
-            for keys, rows in _group(
-                [{"b_call_id": cid, **vals} for cid, vals in updates.items()]
-            ).items():
-                stmt = (
-                    update(A)
-                    .where(A.c.call_id == bindparam("b_call_id"))
-                    .values({k: bindparam(k) for k in keys if k != "b_call_id"})
-                )
-                await conn.execute(stmt, rows)
-            for keys, rows in _group(
-                [{"b_contact_id": cid, **vals} for cid, vals in leads.items()]
-            ).items():
-                stmt = (
-                    update(CC)
-                    .where(
-                        and_(
-                            CC.c.campaign_id == self.campaign_id,
-                            CC.c.contact_id == bindparam("b_contact_id"),
-                        )
+        self.flushing += 1
+        try:
+            dispositions, self._dispositions = self._dispositions, []
+            optouts, self._optouts = self._optouts, []
+            moves, self._moves = self._moves, []
+            cb_ops, self._callback_ops = self._callback_ops, []
+            async with self.db.engine.begin() as conn:
+                if new_attempts:
+                    await conn.execute(insert(A), new_attempts)
+                if sessions:
+                    await conn.execute(insert(AS), sessions)
+                if events:
+                    await conn.execute(insert(CE), events)
+                if agent_events:
+                    await conn.execute(insert(AE), agent_events)
+                if refusals:
+                    await conn.execute(insert(GR), refusals)
+                for keys, rows in _group(
+                    [{"b_call_id": cid, **vals} for cid, vals in updates.items()]
+                ).items():
+                    stmt = (
+                        update(A)
+                        .where(A.c.call_id == bindparam("b_call_id"))
+                        .values({k: bindparam(k) for k in keys if k != "b_call_id"})
                     )
-                    .values({k: bindparam(k) for k in keys if k != "b_contact_id"})
-                )
-                await conn.execute(stmt, rows)
-            for sid, at in ends.items():
-                await conn.execute(update(AS).where(AS.c.id == sid).values(logout_at=at))
+                    await conn.execute(stmt, rows)
+                for keys, rows in _group(
+                    [{"b_contact_id": cid, **vals} for cid, vals in leads.items()]
+                ).items():
+                    stmt = (
+                        update(CC)
+                        .where(
+                            and_(
+                                CC.c.campaign_id == self.campaign_id,
+                                CC.c.contact_id == bindparam("b_contact_id"),
+                            )
+                        )
+                        .values({k: bindparam(k) for k in keys if k != "b_contact_id"})
+                    )
+                    await conn.execute(stmt, rows)
+                for sid, at in ends.items():
+                    await conn.execute(update(AS).where(AS.c.id == sid).values(logout_at=at))
+                if dispositions:
+                    await conn.execute(insert(AD), dispositions)
+                for op, values in cb_ops:
+                    await self._write_callback(conn, op, values)
+                for o in optouts:
+                    await write_optout(conn, o)
+                for contact_id, target in moves:
+                    await enroll_moved(conn, contact_id, target)
+        finally:
+            self.flushing -= 1
         self.flushes += 1
         self.rows_written += (
-            len(new_attempts) + len(updates) + len(events) + len(leads) + len(agent_events)
+            len(new_attempts)
+            + len(updates)
+            + len(events)
+            + len(leads)
+            + len(agent_events)
+            + len(dispositions)
+            + len(optouts)
+            + len(moves)
+            + len(cb_ops)
         )
         for cb in callbacks:
             cb()
+
+    async def _write_callback(self, conn: Any, op: str, v: dict[str, Any]) -> None:
+        scheduled = and_(
+            CB.c.campaign_id == self.campaign_id,
+            CB.c.contact_id == v["contact_id"],
+            CB.c.status == "scheduled",
+        )
+        if op == "booked":
+            now = v["created_at"]
+            await conn.execute(update(CB).where(scheduled).values(status="replaced", closed_at=now))
+            await conn.execute(
+                insert(CB).values(
+                    campaign_id=self.campaign_id,
+                    status="scheduled",
+                    created_by="",
+                    note="",
+                    **v,
+                )
+            )
+        else:
+            await conn.execute(
+                update(CB)
+                .where(scheduled)
+                .values(status="dialled", call_id=v["call_id"], closed_at=v["at"])
+            )
 
     async def run_flusher(self, max_delay: float) -> None:
         """Live mode: flush as soon as a dial waits for durability, else every
@@ -251,3 +375,41 @@ def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, A
     for r in rows:
         out.setdefault(tuple(sorted(r)), []).append(r)
     return out
+
+
+async def write_optout(conn: Any, o: OptOut) -> None:
+    """The opt-out as a DNC entry on its list, with who/when/how."""
+    lid = await dnc_repo.ensure_list(conn, o.list_name, o.at, list(o.list_campaigns))
+    where = f"campaign {o.campaign}" + (f", call {o.call_id}" if o.call_id else "")
+    await dnc_repo.add_entries(
+        conn,
+        lid,
+        [dnc_repo.EntryIn(o.number, None, f"opt-out ({where})"[:200], o.source, o.by[:100])],
+        o.at,
+    )
+
+
+async def enroll_moved(conn: Any, contact_id: int, target: str) -> bool:
+    """Puts a contact into another campaign (pending, due now).  False if that
+    campaign does not exist (configuration validates this; a campaign deleted
+    since is reported by the caller's alert, not fatal)."""
+    from sqlalchemy import select
+
+    row = (await conn.execute(select(CAMP.c.id).where(CAMP.c.name == target))).first()
+    if row is None:
+        return False
+    cid = int(row[0])
+    existing = (
+        await conn.execute(
+            select(CC.c.id).where(and_(CC.c.campaign_id == cid, CC.c.contact_id == contact_id))
+        )
+    ).first()
+    if existing is None:
+        await conn.execute(
+            insert(CC).values(campaign_id=cid, contact_id=contact_id, status="pending")
+        )
+    else:
+        await conn.execute(
+            update(CC).where(CC.c.id == existing[0]).values(status="pending", next_at=None)
+        )
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, insert, select, update
@@ -244,10 +244,16 @@ async def recover(conn: AsyncConnection, campaign_id: int, now: datetime) -> int
 
 
 async def load_leads(
-    conn: AsyncConnection, campaign_id: int, contact_ids: list[int] | None = None
+    conn: AsyncConnection,
+    campaign_id: int,
+    contact_ids: list[int] | None = None,
+    any_status: bool = False,
 ) -> list[tuple[Lead, datetime | None]]:
-    """Pending contacts with their numbers in order, and when each may next be tried."""
-    cond = and_(CC.c.campaign_id == campaign_id, CC.c.status == "pending")
+    """Pending contacts (with ``any_status``, every enrolled one) with their numbers
+    in order, and when each may next be tried."""
+    cond = CC.c.campaign_id == campaign_id
+    if not any_status:
+        cond = and_(cond, CC.c.status == "pending")
     if contact_ids is not None:
         cond = and_(cond, CC.c.contact_id.in_(contact_ids))
     rows = await conn.execute(
@@ -279,6 +285,43 @@ async def load_leads(
         )
         for cid, number in nums:
             leads[int(cid)][0].numbers.append(number)
+    for i in range(0, len(ids), 900):
+        # what the gate counts (attempts per number, per day, per 24 h) and the
+        # cool-down after an abandoned call must hold across a restart too
+        # (limits count this campaign's attempts; the cool-down follows the person
+        # across campaigns, e.g. one moved here from another)
+        for cid, camp, started, ended, number, abandoned in await conn.execute(
+            select(A.c.contact_id, A.c.campaign_id, A.c.started_at, A.c.ended_at, A.c.number)
+            .add_columns(A.c.abandoned)
+            .where(A.c.contact_id.in_(ids[i : i + 900]))
+            .order_by(A.c.started_at)
+        ):
+            lead = leads[int(cid)][0]
+            if camp == campaign_id:
+                at = started if started.tzinfo else started.replace(tzinfo=UTC)
+                lead.attempt_log.append((at, number))
+            if abandoned:
+                end = ended or started
+                end = end if end.tzinfo else end.replace(tzinfo=UTC)
+                if lead.last_abandon_at is None or end > lead.last_abandon_at:
+                    lead.last_abandon_at = end
+    from dialer.store.models import Callback
+
+    cb = table_of(Callback)
+    for i in range(0, len(ids), 900):
+        # a scheduled callback survives a restart: the gate keeps it until due
+        for cid, due, agent in await conn.execute(
+            select(cb.c.contact_id, cb.c.due_at, cb.c.agent).where(
+                and_(
+                    cb.c.campaign_id == campaign_id,
+                    cb.c.status == "scheduled",
+                    cb.c.contact_id.in_(ids[i : i + 900]),
+                )
+            )
+        ):
+            lead = leads[int(cid)][0]
+            lead.callback_at = due if due.tzinfo else due.replace(tzinfo=UTC)
+            lead.callback_agent = agent
     out = []
     for lead, nxt in leads.values():
         if lead.numbers:
@@ -505,6 +548,7 @@ async def contact_history(conn: AsyncConnection, contact_id: int) -> dict[str, A
                 "not_before": nb,
             }
         )
+    await _compliance_history(conn, contact_id, numbers, timeline)
     timeline.sort(key=lambda e: (e["at"].replace(tzinfo=None), e["kind"] != "attempt"))
     return {
         "contact_id": contact_id,
@@ -513,3 +557,89 @@ async def contact_history(conn: AsyncConnection, contact_id: int) -> dict[str, A
         "timezone": row[2],
         "timeline": timeline,
     }
+
+
+async def _compliance_history(
+    conn: AsyncConnection, contact_id: int, numbers: list[str], timeline: list[dict[str, Any]]
+) -> None:
+    """Dispositions (with their flags), callbacks booked and what became of them,
+    and opt-outs of the contact's numbers (who, when, how)."""
+    from dialer.store.models import AttemptDisposition, Callback, DncEntry, DncListRow
+
+    camp_t = table_of(Campaign)
+    ad = table_of(AttemptDisposition)
+    for camp, cid, name, agent, source, at, success, dnc, callback in await conn.execute(
+        select(
+            camp_t.c.name,
+            ad.c.call_id,
+            ad.c.name,
+            ad.c.agent,
+            ad.c.source,
+            ad.c.at,
+            ad.c.success,
+            ad.c.dnc,
+            ad.c.callback,
+        )
+        .join(camp_t, camp_t.c.id == ad.c.campaign_id)
+        .where(ad.c.contact_id == contact_id)
+    ):
+        flags = [f for f, on in (("success", success), ("dnc", dnc), ("callback", callback)) if on]
+        timeline.append(
+            {
+                "at": at,
+                "kind": "disposition",
+                "campaign": camp,
+                "call_id": cid,
+                "disposition": name,
+                "agent": agent,
+                "detail": f"by {source}" + (f"; {', '.join(flags)}" if flags else ""),
+            }
+        )
+    cb = table_of(Callback)
+    for camp, cid, due, local, tz, agent, st, source, created, closed in await conn.execute(
+        select(
+            camp_t.c.name,
+            cb.c.call_id,
+            cb.c.due_at,
+            cb.c.local_time,
+            cb.c.timezone,
+            cb.c.agent,
+            cb.c.status,
+            cb.c.source,
+            cb.c.created_at,
+            cb.c.closed_at,
+        )
+        .join(camp_t, camp_t.c.id == cb.c.campaign_id)
+        .where(cb.c.contact_id == contact_id)
+    ):
+        timeline.append(
+            {
+                "at": created,
+                "kind": "callback",
+                "campaign": camp,
+                "call_id": cid,
+                "agent": agent,
+                "not_before": due,
+                "detail": f"{st}: {local} {tz}"
+                + (f" for {agent}" if agent else " (anyone)")
+                + f", booked by {source}"
+                + (f", closed {closed}" if closed else ""),
+            }
+        )
+    if numbers:
+        lt, et = table_of(DncListRow), table_of(DncEntry)
+        for lst, value, source, by, at, reason in await conn.execute(
+            select(lt.c.name, et.c.value, et.c.source, et.c.added_by, et.c.created_at, et.c.reason)
+            .join(lt, lt.c.id == et.c.list_id)
+            .where(et.c.value.in_(numbers))
+        ):
+            timeline.append(
+                {
+                    "at": at,
+                    "kind": "opt_out" if source in ("agent", "ivr", "api", "sms") else "dnc",
+                    "number": value,
+                    "agent": by,
+                    "reason": reason,
+                    "detail": f"on {lst} by {source}" + (f" ({by})" if by else ""),
+                }
+            )
