@@ -149,7 +149,8 @@ class VirtualClock(Clock):
         return self._start_wall + timedelta(seconds=self._now - self._start)
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        when = max(when, self._now)
+        if when < self._now:
+            when = self._now
         item = _Scheduled(when, callback)
         heapq.heappush(self._queue, (when, next(self._seq), item))
         return item

@@ -102,6 +102,38 @@ def prob_done_within(dist: LogNormal, elapsed: FloatArray, horizon: FloatArray) 
 _PLAIN_TAIL_Z = 5.0
 
 
+class FreeCurve:
+    """``prob_done_within(dist, e, horizons).mean(axis=1)`` as a function of the
+    elapsed time ``e``, tabulated at 1 s steps and read by linear interpolation.
+
+    A pacing tick asks it for every busy agent, every second, while the fitted
+    laws change only when the engine refreshes its samples; the curve is smooth
+    on a scale of tens of seconds, so the table's error is far below what the
+    estimate itself can claim (checked in the tests), at a tenth of the cost.
+    """
+
+    STEP_S = 1.0
+
+    def __init__(self, dist: LogNormal, horizons: FloatArray) -> None:
+        self.dist = dist
+        self.horizons = np.asarray(horizons, dtype=np.float64)
+        self._grid: FloatArray = np.zeros(0)
+        self._table: FloatArray = np.zeros(0)
+
+    def __call__(self, elapsed: FloatArray) -> FloatArray:
+        e = np.asarray(elapsed, dtype=np.float64)
+        if e.size == 0:
+            return np.zeros(0)
+        top = float(e.max())
+        if not len(self._grid) or top >= self._grid[-1]:
+            # grow geometrically: a long call extends the table a few times at most
+            n = max(int(top / self.STEP_S) + 2, 2 * len(self._grid), 256)
+            self._grid = np.arange(n, dtype=np.float64) * self.STEP_S
+            self._table = prob_done_within(self.dist, self._grid, self.horizons).mean(axis=1)
+        out: FloatArray = np.interp(e, self._grid, self._table)
+        return out
+
+
 @dataclass(slots=True)
 class DecayingRate:
     """Beta-binomial estimate of a success probability with exponential forgetting.

@@ -32,13 +32,13 @@ import numpy as np
 from pacing.abandon import RiskParams, allowed_risk
 from pacing.forecast import (
     DecayingRate,
+    FreeCurve,
     LogNormal,
     LogNormalPrior,
     binom_pmf,
     expected_shortfall_curve,
     fit_lognormal,
     poisson_binomial_pmf,
-    prob_done_within,
 )
 from pacing.types import (
     Decision,
@@ -124,6 +124,8 @@ class Predictive:
         self._quantiles = np.asarray(base.ring_quantiles, dtype=np.float64)
         self._fits: dict[str, tuple[FloatArray, int, LogNormal]] = {}
         self._horizon_cache: tuple[LogNormal, FloatArray] | None = None
+        # (talk, wrap, ring) fits the curves were built for, and the curves
+        self._curves: tuple[tuple[LogNormal, ...], FreeCurve, FreeCurve] | None = None
         self._last_calls: int | None = None  # where the next tick's search starts
 
     def _fit(self, key: str, samples: FloatArray, prior: LogNormalPrior) -> LogNormal:
@@ -155,12 +157,16 @@ class Predictive:
         wrap = self._fit("wrap", st.wrap_times, prm.wrap_prior)
         horizon = self._horizon(ring)
         ag = snapshot.agents
-        # an agent on a call is free once the rest of the talk and a whole wrap-up
-        # are over: average over wrap-up quantiles of P(talk ends by horizon - wrap)
-        wrap_q = wrap.quantiles(self._quantiles)
-        talk_h = (horizon[:, None] - wrap_q[None, :]).ravel()
-        p_on = prob_done_within(talk, ag.on_call, talk_h).mean(axis=1)
-        p_wr = prob_done_within(wrap, ag.wrap_up, horizon).mean(axis=1)
+        fits = (talk, wrap, ring)
+        cached = self._curves
+        if cached is None or any(a is not b for a, b in zip(cached[0], fits, strict=True)):
+            # an agent on a call is free once the rest of the talk and a whole wrap-up
+            # are over: average over wrap-up quantiles of P(talk ends by horizon - wrap)
+            wrap_q = wrap.quantiles(self._quantiles)
+            talk_h = (horizon[:, None] - wrap_q[None, :]).ravel()
+            cached = self._curves = (fits, FreeCurve(talk, talk_h), FreeCurve(wrap, horizon))
+        p_on = cached[1](ag.on_call)
+        p_wr = cached[2](ag.wrap_up)
         return Forecast(p_live, p_human, horizon, p_on, p_wr)
 
     def decide(self, snapshot: PacingSnapshot, rng: np.random.Generator) -> Decision:

@@ -3,7 +3,9 @@ PBX and simulated agents, optionally recording everything in the store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,24 @@ def campaign_settings(
 
 def _policy(settings: CampaignSettings, params: dict[str, Any]) -> Policy | None:
     return campaign_policy(settings, **params) if params else None
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """The event loop allocates a few objects per event and keeps most of them
+    (every call's record), so the cyclic collector's default young-generation
+    threshold made it rescan a growing heap: 14 % of an 8-hour run.  Objects
+    that exist before the loop are frozen out of collections, and young ones
+    are collected every 50,000 allocations instead of 700 (older ones more
+    rarely still)."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def default_amd_factory(profile: str) -> Callable[[], Detector]:
@@ -216,19 +236,20 @@ async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     # cumulative (hour, abandoned, live answers) every 2 simulated minutes, for
     # plots of the abandon rate over the shift
     series: list[tuple[float, int, int]] = []
-    while clock.step():
-        events += 1
-        if clock.monotonic() >= next_sample:
-            c = engine.counters
-            series.append((round(next_sample / 3600.0, 4), c.abandoned, c.live_answers))
-            next_sample += SERIES_STEP_S
-        if store is not None and store.pending >= FLUSH_ROWS:
-            await store.flush()
-        if opts.progress is not None and clock.monotonic() >= next_report:
-            opts.progress(min(clock.monotonic(), shift_s), shift_s)
-            next_report = clock.monotonic() + 600.0
-        if opts.stop_after_events is not None and events >= opts.stop_after_events:
-            raise SimulatedCrash(events)
+    with _few_collections():
+        while clock.step():
+            events += 1
+            if clock.monotonic() >= next_sample:
+                c = engine.counters
+                series.append((round(next_sample / 3600.0, 4), c.abandoned, c.live_answers))
+                next_sample += SERIES_STEP_S
+            if store is not None and store.pending >= FLUSH_ROWS:
+                await store.flush()
+            if opts.progress is not None and clock.monotonic() >= next_report:
+                opts.progress(min(clock.monotonic(), shift_s), shift_s)
+                next_report = clock.monotonic() + 600.0
+            if opts.stop_after_events is not None and events >= opts.stop_after_events:
+                raise SimulatedCrash(events)
     if store is not None:
         await store.flush()
     if opts.progress is not None:

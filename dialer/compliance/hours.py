@@ -144,10 +144,15 @@ def _zones_of_number(number: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=262_144)
 def _zones_uncached(number: str, key: str) -> tuple[str, ...]:
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return ()
+    if number.startswith("+1") and len(number) == 12 and number[2:].isdigit():
+        # E.164 in the North American plan: the parse (half the cost) would only
+        # split off the country code
+        parsed = phonenumbers.PhoneNumber(country_code=1, national_number=int(number[2:]))
+    else:
+        try:
+            parsed = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            return ()
     zones = tuple(z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown")
     return zones
 

@@ -237,3 +237,23 @@ def test_search_from_a_hint_finds_the_same_answer(
     assert _largest(lo, hi, ok, hint) == min(hi, threshold)
     if hint is not None and lo < hint <= hi and hint == min(hi, threshold) < hi:
         assert len(calls) == 2  # an unchanged answer costs two evaluations
+
+
+@FAST
+@given(
+    mu=st.floats(2.0, 6.5),
+    sigma=st.floats(0.2, 1.5),
+    elapsed=st.lists(st.floats(0.0, 5000.0), min_size=1, max_size=30),
+    horizons=st.lists(st.floats(1.0, 300.0), min_size=1, max_size=12),
+)
+def test_tabulated_free_curve_matches_the_direct_computation(
+    mu: float, sigma: float, elapsed: list[float], horizons: list[float]
+) -> None:
+    from pacing.forecast import FreeCurve
+
+    dist, e, h = LogNormal(mu, sigma), np.asarray(elapsed), np.asarray(horizons)
+    direct = prob_done_within(dist, e, h).mean(axis=1)
+    curve = FreeCurve(dist, h)
+    # 1 s steps on a law whose median is at least e^2 = 7 s: far below pacing's noise
+    assert np.allclose(curve(e), direct, atol=2e-3)
+    assert curve(np.zeros(0)).shape == (0,)
