@@ -64,6 +64,20 @@ class LeadQueue:
         else:
             heapq.heappush(self._later, (lead.not_before, -rank(lead), seq, lead))
 
+    def extend(self, leads: list[Lead], now: float) -> None:
+        """Many pushes at once (loading a list): one heapify instead of a sift per
+        lead, which is most of the cost of starting a campaign of 100,000s."""
+        live, seq = self._live, self._seq
+        for lead in leads:
+            n = next(seq)
+            live[lead.contact_id] = n
+            if lead.not_before <= now:
+                self._ready.append((-rank(lead), n, lead))
+            else:
+                self._later.append((lead.not_before, -rank(lead), n, lead))
+        heapq.heapify(self._ready)
+        heapq.heapify(self._later)
+
     def remove(self, contact_id: int) -> bool:
         return self._live.pop(contact_id, None) is not None
 

@@ -189,7 +189,7 @@ class Runtime:
                 lead.not_before = mono + max(0.0, (nat - now).total_seconds())
             else:
                 lead.not_before = mono
-            leads.push(lead, mono)
+        leads.extend([lead for lead, _ in leads_rows], mono)
         recorder = StoreRecorder(self.db, clock, campaign_id, run_tag, durable_dials=True)
         agents: AgentPort
         if cc.agents == "desktop":
