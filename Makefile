@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= config/scenarios/demo.toml
 DEMO_DB ?= demo.db
+SECONDS ?= 60
 
 .PHONY: demo test lint typecheck importlint pytest system-deps venv bench clean
 
@@ -19,9 +20,14 @@ venv: $(STAMP)
 system-deps:
 	@bash .ci/system-deps
 
+# `make demo SIP=1`: the same engine in real time over SIP/RTP on 127.0.0.1
 demo: $(STAMP)
 	rm -f $(DEMO_DB)
+ifeq ($(SIP),1)
+	$(BIN)/dialer --db sqlite+aiosqlite:///$(DEMO_DB) sim demo --sip --seconds $(SECONDS)
+else
 	$(BIN)/dialer --db sqlite+aiosqlite:///$(DEMO_DB) sim demo $(SCENARIO)
+endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,7 +19,7 @@ from dialer.agentstate import AgentState
 from dialer.callstate import CallResult
 from dialer.campaign import AmdAction, CampaignSettings, DialMode
 from dialer.clock import VirtualClock, perf_counter
-from dialer.compliance.dnc import DncIndex, DncList
+from dialer.compliance.dnc import DncIndex
 from dialer.compliance.gate import gate_for
 from dialer.engine import Engine, campaign_policy, policy_name
 from dialer.leadqueue import LeadQueue
@@ -217,9 +217,6 @@ async def _run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
     )
     pbx.set_listener(engine)
     agents.set_listener(engine)
-    # an IVR opt-out bars the number from this campaign at once, as in production
-    opt_outs = gate.dnc.add_list(DncList(f"{settings.name}:opt-out", frozenset({settings.name})))
-    engine.on_opt_out = lambda lead, number, source: opt_outs.add(number)
     if isinstance(model, Foresight) and agents.wrap_ahead is not None:
         engine.oracle = SimOracle(engine, model, pbx_params, pbx.truth, agents.wrap_ahead)
 

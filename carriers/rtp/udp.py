@@ -252,8 +252,8 @@ class RtpStream:
         session.handle_timer(now)
         for datagram in session.datagrams_to_send():
             self.sock.sendto(datagram, remote)
-        sent = self._given - session.queued_frames
-        while self._waiting and self._waiting[0][0] <= sent:
+        while self._waiting and self._waiting[0][0] <= self._given - session.queued_frames:
+            # re-read each time: an on_done that plays again (barge-in) resets the count
             _, on_done = self._waiting.popleft()
             on_done()
             if self.closed or self.session is not session:

@@ -124,11 +124,19 @@ def run(
 
 @app.command("demo")
 def demo(
-    scenario: Path = typer.Argument(Path("config/scenarios/demo.toml")),
+    scenario: Path = typer.Argument(None, help="Default: demo.toml (demo-sip.toml with --sip)."),
     seed: int = typer.Option(None),
+    sip: bool = typer.Option(
+        False, "--sip", help="Real time over SIP/RTP on 127.0.0.1 against the SIP simulated PBX."
+    ),
+    seconds: float = typer.Option(60.0, min=5.0, max=3600.0, help="How long the --sip demo runs."),
 ) -> None:
     """Run a campaign end to end with every attempt stored, then show where."""
     url = db_url()
+    if sip:
+        _sip_demo(scenario or Path("config/scenarios/demo-sip.toml"), url, seconds)
+        return
+    scenario = scenario or Path("config/scenarios/demo.toml")
     try:
         sc = load_scenario(scenario)
     except ScenarioError as exc:
@@ -173,6 +181,46 @@ def demo(
         f"database: [bold]{where}[/bold]  ({counts.attempts} attempts stored, "
         f"{counts.open_attempts} open, {counts.live} live answers, {counts.abandoned} abandoned; "
         f"contacts: {counts.contacts})"
+    )
+
+
+def _sip_demo(scenario: Path, url: str, seconds: float) -> None:
+    from sim.sip_demo import run_sip_demo
+
+    try:
+        load_scenario(scenario)
+    except ScenarioError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def go() -> Any:
+        with Progress(
+            TextColumn("[bold]dialling over SIP[/bold] on 127.0.0.1"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("sip", total=1.0)
+            return await run_sip_demo(
+                scenario, url, seconds, lambda f: bar.update(task, completed=f)
+            )
+
+    res = asyncio.run(go())
+    s = res.stats
+    t = Table(title=f"{scenario.stem}: {res.seconds:.0f} s in real time over SIP/RTP")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for key in ("dials", "live_answers", "machine_answers", "connects", "abandoned"):
+        t.add_row(key, str(s.get(key, "")))
+    t.add_row("abandon_rate", f"{float(s.get('abandon_rate', 0.0)):.2%}")
+    t.add_row("SIP outcomes at the PBX", ", ".join(f"{k}: {v}" for k, v in sorted(res.pbx.items())))
+    out.print(t)
+    c = res.counts
+    out.print(
+        f"database: [bold]{res.where}[/bold]  ({c.attempts} attempts stored, "
+        f"{c.open_attempts} open, {c.live} live answers, {c.abandoned} abandoned; "
+        f"results: {dict(sorted(c.results.items()))})"
     )
 
 

@@ -24,7 +24,8 @@ async def test_agentless_campaign_serves_everyone_and_honours_opt_outs() -> None
     engine = res.engine
     gate = engine.gate
     assert isinstance(gate, DialGate)
-    (lst,) = [x for name, x in gate.dnc.lists.items() if name.endswith(":opt-out")]
+    # the engine's opt-out list is the one the gate reads (Engine.opt_out)
+    lst = gate.dnc.lists[engine.settings.optout_list]
     assert len(lst) == outcomes["opt_out"]
     numbers = ["+" + str(k) for k in lst._pending]
     for n in numbers:

@@ -1,0 +1,92 @@
+"""`make demo SIP=1` and an agentless campaign over real SIP/RTP on loopback:
+the engine dials the project's SIP simulated PBX, AMD hears RTP, and a key
+pressed over RFC 4733 lands the number on the opt-out list."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from sim.sip_demo import run_sip_demo
+from tests.conftest import ROOT
+
+AGENTLESS = """
+name = "ivr-over-sip"
+seed = 4
+shift_hours = 1.0
+list_size = 30
+audio = "synthetic"
+[agents]
+count = 1
+[called_party]
+answer_rate = 1.0
+machine_share = 0.0
+busy_rate = 0.0
+bad_number_rate = 0.0
+ring = { kind = "uniform", mean = 1.0, sd = 0.3, min = 0.5, max = 1.5 }
+talk = { kind = "fixed", mean = 10.0 }
+patience = { kind = "fixed", mean = 8.0 }
+[called_party.ivr]
+keys = { "9" = 1.0 }
+press = { kind = "uniform", mean = 1.5, sd = 0.5, min = 1.0, max = 2.0 }
+[campaign]
+mode = "progressive"
+amd_enabled = false
+[campaign.ivr]
+message = "Hello {{ name }}, this is a reminder. Press 9 to stop these calls."
+lines = 4
+"""
+
+
+def test_make_demo_sip_dials_over_loopback(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dialer.cli",
+            "--db",
+            f"sqlite+aiosqlite:///{db}",
+            "sim",
+            "demo",
+            "--sip",
+            "--seconds",
+            "8",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "over SIP/RTP" in r.stdout and "attempts stored" in r.stdout
+    with sqlite3.connect(db) as conn:
+        attempts = conn.execute("select count(*) from attempts").fetchone()[0]
+        still_open = conn.execute(
+            "select count(*) from attempts where ended_at is null"
+        ).fetchone()[0]
+        answered = conn.execute(
+            "select count(*) from attempts where result in ('connected', 'machine', 'hangup')"
+        ).fetchone()[0]
+    assert attempts > 0 and still_open == 0
+    assert answered > 0  # answered over SIP, classified from the RTP
+
+
+async def test_press_9_over_rfc4733_opts_out(tmp_path: Path) -> None:
+    scenario = tmp_path / "ivr.toml"
+    scenario.write_text(AGENTLESS)
+    db = tmp_path / "ivr.db"
+    res = await run_sip_demo(scenario, f"sqlite+aiosqlite:///{db}", seconds=9)
+    assert res.stats["dials"] > 0
+    with sqlite3.connect(db) as conn:
+        opted = conn.execute(
+            "select e.value, e.source from dnc_entries e join dnc_lists l on l.id = e.list_id "
+            "where l.name = 'optouts'"
+        ).fetchall()
+        dispositions = conn.execute(
+            "select count(*) from attempts where disposition = 'ivr:opt_out'"
+        ).fetchone()[0]
+    assert opted and all(src == "ivr" for _, src in opted)
+    assert dispositions == len(opted)
