@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import and_, func, select, update
 
-from amd.asterisk import AsteriskDetector
+from amd import registry as amd_registry
 from amd.types import Detector
 from carriers.base import AudioClip, Carrier, CarrierEvent
 from dialer.agentstate import AgentState
@@ -81,16 +81,10 @@ class CampaignRuntime:
 
 
 def amd_factory_for(profile: str) -> Callable[[], Detector]:
-    import importlib
-
-    try:
-        registry = importlib.import_module("amd.registry")
-    except ImportError:
-        return AsteriskDetector
+    """A fresh detector of the named profile for each call (detectors keep state)."""
 
     def make() -> Detector:
-        det: Detector = registry.create(profile)
-        return det
+        return amd_registry.create(profile)
 
     return make
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from amd.asterisk import AsteriskDetector
 from amd.types import Detector
 from carriers.base import AudioClip
 from carriers.simulated import PartyKind, SimulatedPbx, SimulatedPbxParams
@@ -24,6 +23,7 @@ from dialer.compliance.gate import gate_for
 from dialer.engine import Engine, campaign_policy, policy_name
 from dialer.leadqueue import LeadQueue
 from dialer.ports import Lead, NullRecorder, Recorder
+from dialer.runtime import amd_factory_for
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
 from dialer.store.recorder import StoreRecorder
@@ -92,22 +92,6 @@ def _few_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
-
-
-def default_amd_factory(profile: str) -> Callable[[], Detector]:
-    """The detector for a profile name (the asterisk baseline until amd profiles land)."""
-    import importlib
-
-    try:
-        registry = importlib.import_module("amd.registry")
-    except ImportError:
-        return AsteriskDetector
-
-    def make() -> Detector:
-        det: Detector = registry.create(profile)
-        return det
-
-    return make
 
 
 @dataclass
@@ -187,7 +171,7 @@ async def _run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
         # Ofcom asks for a tested estimate of people hung up on by AMD: measure the
         # detector on the audio the called parties play
         settings.amd_false_positive_rate = measured_false_machine_rate(
-            clips.human, default_amd_factory(settings.amd_profile)
+            clips.human, amd_factory_for(settings.amd_profile)
         )
     population = Population(sc.called_party, clips)
     clairvoyant = policy_name(settings) == "clairvoyant"
@@ -208,7 +192,7 @@ async def _run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
         gate=gate,
         settings=settings,
         leads=leads,
-        amd_factory=default_amd_factory(settings.amd_profile) if settings.amd_enabled else None,
+        amd_factory=amd_factory_for(settings.amd_profile) if settings.amd_enabled else None,
         rng=r_engine,
         abandon_message=message_clip(settings.abandon_message_s, "abandon-message"),
         run_tag=run_tag,

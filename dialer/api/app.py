@@ -41,6 +41,7 @@ from dialer.contacts import (
 )
 from dialer.events import Event
 from dialer.ports import OptOut
+from dialer.reports.attempts import COLUMNS as ATTEMPT_COLUMNS
 from dialer.runtime import Runtime, UnknownCampaign
 from dialer.store import callbacks_repo, dnc_repo, repo
 from dialer.store.db import Database
@@ -342,26 +343,7 @@ def create_app(runtime: Runtime | None, db: Database) -> FastAPI:
             if camp is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no campaign {name!r}")
             a = table_of(Attempt)
-            cols = [
-                "call_id",
-                "contact_id",
-                "number",
-                "started_at",
-                "ended_at",
-                "state",
-                "result",
-                "live",
-                "abandoned",
-                "sip_status",
-                "amd_label",
-                "amd_cause",
-                "amd_ms",
-                "agent",
-                "disposition",
-                "ring_s",
-                "talk_s",
-                "connect_delay_s",
-            ]
+            cols = [c for c in ATTEMPT_COLUMNS if c != "campaign"]  # one campaign per file
             rows = (
                 await conn.execute(
                     select(*[a.c[c] for c in cols])
