@@ -118,7 +118,15 @@ class SimulatedPbx:
         now = self.scheduler.monotonic()
         self.dials += 1
         if len(self._legs) >= self.params.channels:
-            self._after(0.0, lambda: self._end(request.call_id, CallOutcome.TRUNK_FAILURE, 503))
+            # no leg was opened, so the 503 is reported directly (not through _end,
+            # which only ends legs it holds: the call would stay dialling forever)
+            cid = request.call_id
+            self._after(
+                0.0,
+                lambda: self._emit(
+                    Ended(cid, self.scheduler.monotonic(), CallOutcome.TRUNK_FAILURE, 503, "503")
+                ),
+            )
             return
         b = self.model.sample(request.number, now, self.rng)
         self.truth[request.call_id] = b

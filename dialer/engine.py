@@ -93,6 +93,7 @@ _PHASE: dict[CallState, str] = {
     S.CLASSIFYING: "classifying",
     S.WAITING_AGENT: "waiting",
 }
+TRUNK_DOWN_AFTER = 5  # dials in a row failing at the carrier before we call it down
 IVR_RENDER_WAIT_S = 2.0  # speech not ready by then: say a timed pause and alert
 MAX_CLASSIFY_S = 6.0  # a detector that has not decided by then is told the audio ended
 # message drop: a greeting whose end was not heard by then gets the message anyway
@@ -291,6 +292,7 @@ class Engine:
         self._tick_timer: TimerHandle | None = None
         self.last_decision: Decision | None = None
         self.stopped = False
+        self._trunk_failures = 0  # dials in a row that ended as trunk failures
         self.on_transition: Callable[[Call, CallState, CallState], None] | None = None
         self.hub: EventHub | None = None  # set by whoever runs the engine live
         self.speech: Speech = speech or TimedSpeech()
@@ -710,9 +712,22 @@ class Engine:
         elif isinstance(event, Ended):
             self._ended(call, event)
 
+    def _note_carrier(self, failed: bool) -> None:
+        # Every trunk failing in a row is a trunk that is down, not bad luck:
+        # say so (once per streak) rather than let the campaign stall silently.
+        self._trunk_failures = self._trunk_failures + 1 if failed else 0
+        if self._trunk_failures == TRUNK_DOWN_AFTER:
+            self._alert(
+                "trunk_down",
+                f"the last {TRUNK_DOWN_AFTER} calls all failed at the carrier "
+                "(503, timeout or no trunk): is the trunk down?",
+                "critical",
+            )
+
     def _answered(self, call: Call, ev: Answered) -> None:
         if call.state not in _DIALING:
             return
+        self._note_carrier(False)
         now = self.clock.monotonic()
         call.t_answer = now
         self._ring_all.append(now - call.t_dial)
@@ -1010,6 +1025,7 @@ class Engine:
         st = call.state
         self.recorder.attempt_updated(call.call_id, {"sip_status": ev.sip_status})
         if st in _DIALING or st is S.QUEUED:
+            self._note_carrier(ev.outcome is CallOutcome.TRUNK_FAILURE)
             dst = _FAILURE_STATE[ev.outcome]
             self.counters.other_outcomes += 1
             self._ring_all.append(self.clock.monotonic() - call.t_dial)
@@ -1397,6 +1413,15 @@ class Engine:
             out.append(Blocker("no_contact_callable", "no contact may be dialled now", nxt))
         if self.carrier.free_channels() <= 0:
             out.append(Blocker("carrier_full", "the carrier has no free channel", None))
+        if self._trunk_failures >= TRUNK_DOWN_AFTER:
+            out.append(
+                Blocker(
+                    "trunk_down",
+                    f"the last {self._trunk_failures} calls all failed at the carrier "
+                    "(503, timeout or no trunk)",
+                    None,
+                )
+            )
         b = self.budget(now)
         if self.settings.mode is DialMode.PREDICTIVE and b.live_answers > 0 and b.headroom() <= 0:
             out.append(

@@ -402,3 +402,26 @@ def test_vicidial_baseline_paces_to_the_campaigns_target() -> None:
     policy = campaign_policy(cs)
     assert isinstance(policy, VicidialAdaptive)
     assert policy.params.dropped_percentage == pytest.approx(1.2)
+
+
+def test_a_run_of_trunk_failures_is_reported_as_a_trunk_down() -> None:
+    from dialer.events import EventHub
+
+    clock, engine, _, _ = build([PartyBehaviour(PartyKind.BUSY, 0)] * 8, leads=8)
+    hub = EventHub()
+    seen = hub.subscribe(kinds={"alert"})
+    engine.hub = hub
+    login(clock, engine, "a1", 0.0)
+    # the trunk says it has room but answers every INVITE with 503
+    pbx = engine.carrier
+    assert isinstance(pbx, SimulatedPbx)
+    pbx.params = type(pbx.params)(channels=0)
+    pbx.free_channels = lambda: 10  # type: ignore[method-assign]
+    engine.start()
+    clock.run(until=30)
+    codes = [b.code for b in engine.blockers(clock.monotonic())]
+    assert "trunk_down" in codes
+    alerts = []
+    while not seen.queue.empty():
+        alerts.append(seen.queue.get_nowait().payload["code"])
+    assert alerts.count("trunk_down") == 1  # once per streak, not per call
