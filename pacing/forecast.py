@@ -239,6 +239,25 @@ def binom_pmf(n: int, p: float) -> FloatArray:
     return pmf
 
 
+def binom_pmf_rows(ns: list[int], p: float) -> FloatArray:
+    """``binom_pmf(n, p)`` for several ``n`` at once, one row each, zero-padded to
+    the largest: one set of array operations instead of one per ``n``."""
+    top = max(ns)
+    if not 0.0 < p < 1.0 or min(ns) <= 0:
+        out = np.zeros((len(ns), top + 1))
+        for i, n in enumerate(ns):
+            row = binom_pmf(n, p)
+            out[i, : len(row)] = row
+        return out
+    lf = _log_factorials(top)
+    n_col = np.asarray(ns, dtype=np.int64)[:, None]
+    k = np.arange(top + 1, dtype=np.int64)[None, :]
+    rest = np.maximum(n_col - k, 0)
+    logp = lf[n_col] - lf[k] - lf[rest] + k * np.log(p) + rest * np.log1p(-p)
+    rows: FloatArray = np.where(k <= n_col, np.exp(logp), 0.0)
+    return rows
+
+
 def expected_shortfall_curve(supply_pmf: FloatArray, length: int) -> FloatArray:
     """g[d] = E[(d - S)+] for d = 0..length-1: live callers left without an agent."""
     n = len(supply_pmf)

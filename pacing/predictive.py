@@ -36,6 +36,7 @@ from pacing.forecast import (
     LogNormal,
     LogNormalPrior,
     binom_pmf,
+    binom_pmf_rows,
     expected_shortfall_curve,
     fit_lognormal,
     poisson_binomial_pmf,
@@ -218,6 +219,15 @@ class Predictive:
             return (live1 - ab1) - (live0 - ab0) >= self.params.min_gain * p
 
         hint = self._last_calls
+        if hint is not None:
+            # the search almost always asks about the last answer and its two
+            # neighbours: price the three in one batch
+            near = [k for k in (hint - 1, hint, hint + 1) if floor_n <= k <= n_max]
+            if len(near) > 1:
+                rows = binom_pmf_rows([dialing + k for k in near], p)
+                abandons = rows @ h[: rows.shape[1]]
+                for k, ab_k in zip(near, abandons.tolist(), strict=True):
+                    memo[k] = (ab_k, fixed_live + (dialing + k) * p)
         n = _largest(floor_n, n_max, feasible, hint)
         n = _largest(floor_n, n, lambda k: k == floor_n or worth_it(k - 1), hint)
         self._last_calls = n

@@ -257,3 +257,19 @@ def test_tabulated_free_curve_matches_the_direct_computation(
     # 1 s steps on a law whose median is at least e^2 = 7 s: far below pacing's noise
     assert np.allclose(curve(e), direct, atol=2e-3)
     assert curve(np.zeros(0)).shape == (0,)
+
+
+@FAST
+@given(
+    ns=st.lists(st.integers(0, 400), min_size=1, max_size=4),
+    p=st.floats(1e-9, 1.0 - 1e-9) | st.sampled_from([0.0, 1.0]),
+)
+def test_batched_binomial_rows_match_one_at_a_time(ns: list[int], p: float) -> None:
+    from pacing.forecast import binom_pmf_rows
+
+    rows = binom_pmf_rows(ns, p)
+    assert rows.shape == (len(ns), max(ns) + 1)
+    for row, n in zip(rows, ns, strict=True):
+        one = binom_pmf(n, p)
+        assert np.allclose(row[: len(one)], one, atol=1e-12)
+        assert not row[len(one) :].any()
