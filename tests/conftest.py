@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,39 @@ def need_tool(name: str) -> str:
             pytest.fail(f"{name} is required in CI (make test installs it via .ci/system-deps)")
         pytest.skip(f"{name} is not installed (run `make system-deps` as root)")
     return path
+
+
+PG = os.environ.get("DIALER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def fresh_pg_database(prefix: str = "dialer_t") -> tuple[str, str]:
+    """A new, empty PostgreSQL database on the local server: (name, async URL).
+    Skips when the server is unreachable, except in CI, where it must be up."""
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = await asyncpg.connect(PG, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return name, f"{base}/{name}"
+
+
+async def drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

@@ -3,48 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 
-import asyncpg
-import pytest
 from sqlalchemy import func, select
 
 from dialer.store.db import Database
 from dialer.store.models import Attempt
 from sim.runner import SimOptions, run_scenario
 from sim.scenario import parse_scenario
-
-PG = os.environ.get("DIALER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def _with_fresh_database() -> tuple[str, str]:
-    name = f"dialer_t_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = await asyncpg.connect(PG, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = PG.rsplit("/", 1)[0]
-    return name, f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-
-
-async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+from tests.conftest import drop_pg_database, fresh_pg_database
 
 
 def test_campaign_on_postgresql_stores_every_attempt() -> None:
     async def go() -> None:
-        name, url = await _with_fresh_database()
+        name, url = await fresh_pg_database("dialer_t")
         db = Database(url)
         try:
             sc = parse_scenario(
@@ -62,6 +33,6 @@ def test_campaign_on_postgresql_stores_every_attempt() -> None:
             assert res2.summary["recovered_attempts"] == 0
         finally:
             await db.close()
-            await _drop(name)
+            await drop_pg_database(name)
 
     asyncio.run(go())

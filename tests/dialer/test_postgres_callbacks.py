@@ -15,17 +15,16 @@ from dialer.campaign import CampaignSettings
 from dialer.contacts import ParsedContact
 from dialer.store import callbacks_repo, repo
 from dialer.store.db import Database, alembic_config
-from tests.conftest import ANYTIME_CALLTIMES
-from tests.dialer.test_postgres import _drop, _with_fresh_database
+from tests.conftest import ANYTIME_CALLTIMES, drop_pg_database, fresh_pg_database
 
 
 def test_migration_0003_round_trips_on_postgresql() -> None:
     async def go() -> None:
-        name, url = await _with_fresh_database()
+        name, url = await fresh_pg_database()
         try:
             await round_trip(url)
         finally:
-            await _drop(name)
+            await drop_pg_database(name)
 
     asyncio.run(go())
 

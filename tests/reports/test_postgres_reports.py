@@ -4,42 +4,12 @@ buckets, greatest/least) gives the same figures."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from datetime import timedelta
-
-import asyncpg
-import pytest
 
 from dialer import reports as R
 from dialer.store.db import Database
+from tests.conftest import drop_pg_database, fresh_pg_database
 from tests.reports.conftest import Filled, fill
-
-PG = os.environ.get("DIALER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def _fresh() -> tuple[str, str]:
-    name = f"dialer_rep_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = await asyncpg.connect(PG, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {exc}")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = PG.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return name, f"{base}/{name}"
-
-
-async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def test_reports_on_postgresql_match_sqlite(filled: Filled) -> None:
@@ -70,14 +40,14 @@ def test_reports_on_postgresql_match_sqlite(filled: Filled) -> None:
             await db.close()
 
     async def go() -> None:
-        name, url = await _fresh()
+        name, url = await fresh_pg_database("dialer_rep")
         try:
             sim = await fill(url)
             assert sim["dials"] == filled.sim["dials"]  # same seed, same run
             pg = await collect(url)
             lite = await collect(filled.url)
         finally:
-            await _drop(name)
+            await drop_pg_database(name)
         s = pg["summary"]
         assert isinstance(s, dict)
         assert s["dials"] == sim["dials"] and s["abandons"] == sim["abandoned"]
