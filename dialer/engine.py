@@ -95,6 +95,7 @@ _PHASE: dict[CallState, str] = {
 }
 TRUNK_DOWN_AFTER = 5  # dials in a row failing at the carrier before we call it down
 IVR_RENDER_WAIT_S = 2.0  # speech not ready by then: say a timed pause and alert
+_TIMED_SPEECH = TimedSpeech()  # that stand-in (its clips are cached by length)
 MAX_CLASSIFY_S = 6.0  # a detector that has not decided by then is told the audio ended
 # message drop: a greeting whose end was not heard by then gets the message anyway
 MAX_GREETING_S = 30.0
@@ -298,8 +299,6 @@ class Engine:
         self.speech: Speech = speech or TimedSpeech()
         ivr = settings.ivr
         self._ivr_wav = wav_clip(ivr.prompt_wav) if ivr and ivr.prompt_wav else None
-        # where an opt-out goes (the DNC store); set by whoever runs the engine
-        self.on_opt_out: Callable[[Lead, str, str], None] | None = None
         # set only by the simulator, which knows the future (the clairvoyant bound)
         self.oracle: Callable[[PacingSnapshot], Oracle] | None = None
         # Opt-outs are written into this index at once, so the gate (which holds
@@ -902,7 +901,7 @@ class Engine:
                     0.05, lambda: self._ivr_say(call, text, then, waited + 0.05)
                 )
                 return
-            clip = TimedSpeech().clip(text)  # never silence forever: a timed pause
+            clip = _TIMED_SPEECH.clip(text)  # never silence forever: a timed pause
             assert clip is not None
             self._alert("ivr_speech_slow", f"speech for {call.call_id} was not ready in time")
         call_id = call.call_id
@@ -945,10 +944,13 @@ class Engine:
             return
         self._ivr_end(call, "no_input", ivr.goodbye)
 
-    def _ivr_end(self, call: Call, outcome: str, text: str) -> None:
+    def _ivr_outcome(self, call: Call, outcome: str) -> None:
         self.counters.ivr_outcomes[outcome] = self.counters.ivr_outcomes.get(outcome, 0) + 1
-        call.result = CallResult.IVR_COMPLETED
         self.recorder.attempt_updated(call.call_id, {"disposition": f"ivr:{outcome}"})
+
+    def _ivr_end(self, call: Call, outcome: str, text: str) -> None:
+        self._ivr_outcome(call, outcome)
+        call.result = CallResult.IVR_COMPLETED
         call_id = call.call_id
         self._ivr_say(call, text, lambda: self.carrier.hangup(call_id))
 
@@ -970,16 +972,13 @@ class Engine:
         if action == "opt_out":
             # on the opt-out list at once, with source and time (see opt_out)
             self.opt_out(call.number, "ivr", "", call.lead.contact_id, call.call_id)
-            if self.on_opt_out is not None:
-                self.on_opt_out(call.lead, call.number, "ivr")
             self._ivr_end(call, "opt_out", ivr.opt_out_confirmation)
             return
         agent = next(iter(self._ready), None)
         if agent is None:
             self._ivr_end(call, "agent_unavailable", ivr.no_agent_message)
             return
-        self.counters.ivr_outcomes["to_agent"] = self.counters.ivr_outcomes.get("to_agent", 0) + 1
-        self.recorder.attempt_updated(call.call_id, {"disposition": "ivr:to_agent"})
+        self._ivr_outcome(call, "to_agent")
         now = self.clock.monotonic()
         self._move(call, S.WAITING_AGENT, "ivr menu")
         call.connect_deadline = now + self.settings.connect_window_s

@@ -18,7 +18,7 @@ from dialer.callstate import CallResult, CallState
 from dialer.clock import VirtualClock
 from dialer.engine import Call, Engine
 from dialer.ivr import EspeakSpeech, IvrSettings, TimedSpeech, render_message
-from dialer.ports import AgentEvent, NullRecorder
+from dialer.ports import AgentEvent, NullRecorder, OptOut
 from tests.conftest import need_tool
 from tests.dialer.test_engine import HUMAN, Agents, build, login
 
@@ -40,9 +40,14 @@ class Said(TimedSpeech):
 class Recorder(NullRecorder):
     def __init__(self) -> None:
         self.updates: list[tuple[str, dict[str, object]]] = []
+        self.opted: list[tuple[int, str, str]] = []  # (contact, number, source) stored
 
     def attempt_updated(self, call_id: str, values: dict[str, object]) -> None:
         self.updates.append((call_id, values))
+
+    def opted_out(self, record: OptOut) -> None:
+        assert record.contact_id is not None
+        self.opted.append((record.contact_id, record.number, record.source))
 
 
 def listener(key: str, at: float, ring: float = 2.0, patience: float = 4.0) -> PartyBehaviour:
@@ -67,12 +72,10 @@ def ivr_engine(parties: list[PartyBehaviour], **ivr: object) -> Rig:
     clock, engine, agents, trace = build(
         parties, leads=len(parties), ivr=settings, amd_enabled=False
     )
-    rig = Rig(clock, engine, agents, trace, Said(), Recorder(), [])
+    rec = Recorder()
+    rig = Rig(clock, engine, agents, trace, Said(), rec, rec.opted)
     engine.speech = rig.said
-    engine.recorder = rig.rec
-    engine.on_opt_out = lambda lead, number, source: rig.opted.append(
-        (lead.contact_id, number, source)
-    )
+    engine.recorder = rec
     return rig
 
 
