@@ -27,7 +27,6 @@ from dialer.runtime import amd_factory_for
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
 from dialer.store.recorder import StoreRecorder
-from pacing.types import Policy
 from sim.agents import SimulatedAgents
 from sim.audio import ClipBank, corpus_clips, message_clip
 from sim.numbers import synthetic_numbers
@@ -63,10 +62,6 @@ def campaign_settings(
         max_attempts_per_day=c.max_attempts_per_day,
         ivr=c.ivr,
     )
-
-
-def _policy(settings: CampaignSettings, params: dict[str, Any]) -> Policy | None:
-    return campaign_policy(settings, **params) if params else None
 
 
 async def run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
@@ -197,7 +192,7 @@ async def _run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
         abandon_message=message_clip(settings.abandon_message_s, "abandon-message"),
         run_tag=run_tag,
         initial_counts=initial,
-        policy=_policy(settings, opts.policy_params),
+        policy=campaign_policy(settings, **opts.policy_params),
     )
     pbx.set_listener(engine)
     agents.set_listener(engine)

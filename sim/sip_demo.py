@@ -20,10 +20,10 @@ from dialer.runtime import Runtime
 from dialer.store import repo
 from dialer.store.db import Database
 from sim.audio import human_clip
-from sim.numbers import synthetic_numbers
 from sim.scenario import Scenario, load_scenario
 from sim.sip_pbx_server import SipPbxServer
 from sim.sip_world import SipWorld
+from sim.world import SimWorld
 
 ROOT = Path(__file__).resolve().parent.parent
 # the demo's calls reach only our own PBX on 127.0.0.1, so any hour will do
@@ -91,11 +91,8 @@ class _DemoWorld(SipWorld):
         return self._legs
 
     def fill_list(self, campaign: CampaignConfig) -> list[tuple[str, dict[str, str]]]:
-        (rng,) = self.root.spawn(1)
-        return [
-            (n, {"name": f"Customer {i + 1}", "source": "generated"})
-            for i, n in enumerate(synthetic_numbers(self.scenario.list_size, rng))
-        ]
+        # SipWorld leaves a real list empty; the demo generates one as SimWorld does
+        return SimWorld.fill_list(self, campaign)
 
 
 @dataclass
