@@ -53,11 +53,15 @@ class DesktopAgents:
         wrap_up_s: float = 60.0,
         dispositions: tuple[str, ...] = DEFAULT_DISPOSITIONS,
         outbox_size: int = 256,
+        callback_codes: frozenset[str] = frozenset({"callback"}),
     ) -> None:
         self.clock = clock
         self.campaign = campaign
         self.wrap_up_s = wrap_up_s
         self.dispositions = dispositions
+        # codes whose disposition books a callback (the campaign's callback flag):
+        # they need a time, asked for before the wrap-up closes
+        self.callback_codes = callback_codes
         self.outbox_size = outbox_size
         self.agents: dict[str, DeskAgent] = {}
         self._listener: AgentListener | None = None
@@ -89,6 +93,7 @@ class DesktopAgents:
             "pause_reason": a.pause_reason,
             "call_id": a.call_id,
             "dispositions": list(self.dispositions),
+            "callback_dispositions": sorted(self.callback_codes & set(self.dispositions)),
         }
         if a.lead is not None:
             out["contact"] = _contact(a.lead)
@@ -203,6 +208,8 @@ class DesktopAgents:
                 f"unknown disposition {disposition!r}; this campaign has: "
                 + ", ".join(self.dispositions)
             )
+        if disposition in self.callback_codes and callback_at is None:
+            raise DeskError(f"{disposition!r} books a callback: give a date and time")
         closed = {"call_id": agent.call_id, "lead": agent.lead, "disposition": disposition}
         self._close_wrap(agent)
         if then_pause.strip():

@@ -25,7 +25,7 @@ from dialer.clock import Clock, RealClock
 from dialer.compliance.dnc import DncIndex
 from dialer.compliance.gate import gate_for
 from dialer.config import CampaignConfig, EngineConfig, check_move_targets
-from dialer.desktop import DesktopAgents
+from dialer.desktop import WRAP_TIMEOUT, DesktopAgents
 from dialer.engine import Engine
 from dialer.events import Event, EventHub
 from dialer.ivr import EspeakSpeech
@@ -191,7 +191,10 @@ class Runtime:
                 clock,
                 cc.name,
                 cc.wrap_up_s,
-                tuple(d for d in settings.dispositions if d != "wrap_timeout"),
+                tuple(d for d in settings.dispositions if d != WRAP_TIMEOUT),
+                callback_codes=frozenset(
+                    name for name, d in settings.dispositions.items() if d.callback
+                ),
             )
             self.hub.add_listener(desk.follow)
             agents = desk

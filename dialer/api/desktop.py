@@ -207,10 +207,11 @@ class _Session:
         disposition = str(msg.get("disposition", ""))
         callback_at = msg.get("callback_at")
         when: datetime | None = None
-        if disposition == "callback":
-            # checked before the wrap-up closes, so a bad date costs nothing
-            if not isinstance(callback_at, str) or not callback_at:
-                raise DeskError("a callback needs a date and time")
+        if callback_at not in (None, ""):
+            # checked before the wrap-up closes, so a bad date costs nothing; the
+            # desk says whether this disposition needs one at all
+            if not isinstance(callback_at, str):
+                raise DeskError(f"not a date and time: {callback_at!r}")
             try:
                 when = datetime.fromisoformat(callback_at)
             except ValueError:

@@ -135,3 +135,24 @@ def test_a_stalled_tab_loses_old_messages_not_the_engine() -> None:
     assert len(msgs) == 3 and msgs[-1]["pause_reason"] == "e"
     with pytest.raises(DeskError, match="say why"):
         desk.pause("dee", "  ")
+
+
+def test_a_callback_code_without_a_time_is_refused_and_the_wrap_up_kept() -> None:
+    from datetime import UTC, datetime
+
+    clock, engine, desk, rec, _ = desk_engine([person(ring=2, talk=10), person(ring=2)])
+    desk.callback_codes = frozenset({"call_me"})
+    desk.dispositions = ("sale", "call_me")
+    desk.login("eve")
+    desk.ready("eve")
+    engine.start()
+    clock.run(until=20)  # connected, and the customer has hung up
+    assert desk.view("eve")["state"] == "wrap_up"
+    assert desk.view("eve")["callback_dispositions"] == ["call_me"]
+    with pytest.raises(DeskError, match="'call_me' books a callback: give a date and time"):
+        desk.dispose("eve", "call_me")
+    # nothing was lost: still in wrap-up with the same call, which can be closed
+    assert desk.view("eve")["state"] == "wrap_up" and desk.view("eve")["call_id"]
+    closed = desk.dispose("eve", "call_me", callback_at=datetime(2026, 3, 3, 15, 0, tzinfo=UTC))
+    assert closed["disposition"] == "call_me"
+    assert (closed["call_id"], {"disposition": "call_me"}) in rec.updates

@@ -190,6 +190,15 @@ async def test_desktop_socket_refuses_what_is_wrong(served: tuple[Runtime, int])
         assert (await ask("x" * 5000))["message"].startswith("message too long")
         first = await ask('{"action": "login", "campaign": "desk1"}')
         assert first["type"] == "state"
+        # a disposition with a time that is not one: refused, the session goes on
+        reply = await ask('{"action": "dispose", "disposition": "callback", "callback_at": "soon"}')
+        while reply.get("type") != "error":
+            reply = dict(json.loads(await ws.recv()))
+        assert reply["message"] == "not a date and time: 'soon'"
+        reply = await ask(
+            '{"action": "dispose", "disposition": "callback", "callback_at": "2026-12-02T10:00"}'
+        )
+        assert reply["message"] == "the callback time needs a time zone offset"
         reply = await ask('{"action": "fly"}')
         # the state pushed after login may come first; read until the error
         while reply.get("type") != "error":
