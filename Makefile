@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= config/scenarios/demo.toml
 DEMO_DB ?= demo.db
-SECONDS ?= 60
+DEMO_SECONDS ?= 60
 
 .PHONY: demo test lint typecheck importlint pytest system-deps venv bench clean
 
@@ -24,7 +24,7 @@ system-deps:
 demo: $(STAMP)
 	rm -f $(DEMO_DB)
 ifeq ($(SIP),1)
-	$(BIN)/dialer --db sqlite+aiosqlite:///$(DEMO_DB) sim demo --sip --seconds $(SECONDS)
+	$(BIN)/dialer --db sqlite+aiosqlite:///$(DEMO_DB) sim demo --sip --seconds $(DEMO_SECONDS)
 else
 	$(BIN)/dialer --db sqlite+aiosqlite:///$(DEMO_DB) sim demo $(SCENARIO)
 endif

@@ -90,3 +90,31 @@ async def test_press_9_over_rfc4733_opts_out(tmp_path: Path) -> None:
         ).fetchone()[0]
     assert opted and all(src == "ivr" for _, src in opted)
     assert dispositions == len(opted)
+
+
+def test_sip_demo_names_what_is_wrong_in_a_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(AGENTLESS.replace('keys = { "9" = 1.0 }', 'keys = { "12" = 0.5 }'))
+    db = tmp_path / "never.db"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dialer.cli",
+            "--db",
+            f"sqlite+aiosqlite:///{db}",
+            "sim",
+            "demo",
+            str(bad),
+            "--sip",
+            "--seconds",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "called_party.ivr: keys must be single DTMF digits, got ['12']" in r.stderr
+    assert not db.exists()  # refused before anything was dialled or stored
