@@ -1,0 +1,38 @@
+"""A live campaign's dial-gate keys in the engine config: accepted and passed
+through, or refused with the key named."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialer.config import ConfigError, parse_config
+from tests.conftest import ANYTIME_CALLTIMES
+
+BASE = '[[campaigns]]\nname = "c1"\nlist = "l1"\n'
+
+
+def test_gate_keys_reach_the_campaign_settings() -> None:
+    cfg = parse_config(
+        BASE + f'calltimes = "{ANYTIME_CALLTIMES}"\ntimezone = "Europe/London"\n'
+        "max_attempts_per_day = 2\nabandon_cooldown_h = 24.0\n"
+    )
+    s = cfg.campaigns[0].settings()
+    assert s.calltimes == ANYTIME_CALLTIMES and s.timezone == "Europe/London"
+    assert s.max_attempts_per_day == 2 and s.abandon_cooldown_h == 24.0
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('calltimes = "mars"', "campaigns.0.calltimes: "),
+        ('timezone = "Mars/Olympus"', "campaigns.0.timezone: unknown time zone 'Mars/Olympus'"),
+        ("max_attempts_per_day = 0", "campaigns.0.max_attempts_per_day: "),
+        ('policy = "clairvoyant"', "exists only in the simulator"),
+        ('agents = "robots"', "campaigns.0.agents: "),
+    ],
+)
+def test_bad_gate_keys_are_named(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(BASE + line + "\n", "engine.toml")
+    assert message in str(err.value)
+    assert str(err.value).startswith("engine.toml: ")
