@@ -128,6 +128,29 @@ class Dtmf:
 CarrierEvent = Ringing | Answered | MediaFrames | Dtmf | Ended
 
 
+@dataclass(frozen=True, slots=True)
+class AgentLineUp:
+    """The agent's phone answered the engine's call: the nailed-up leg is open,
+    so connecting a customer needs no ring on the agent's side."""
+
+    agent_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLineDown:
+    """The agent's leg could not be set up, or ended (the phone hung up, the
+    registration lapsed, the engine released it).  ``cause`` says which."""
+
+    agent_id: str
+    at: float
+    cause: str
+    by_remote: bool = True
+
+
+AgentLineEvent = AgentLineUp | AgentLineDown
+
+
 class CarrierListener(Protocol):
     def on_carrier_event(self, event: CarrierEvent) -> None: ...
 
@@ -165,3 +188,22 @@ class Carrier(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class AgentLines(Protocol):
+    """A carrier that reaches agents' phones (SIP): one long-lived leg per agent,
+    opened at login and kept for the session, that ``bridge`` joins a customer to."""
+
+    def set_line_listener(self, listener: Callable[[AgentLineEvent], None]) -> None: ...
+
+    def nail_up(self, request: AgentLegRequest) -> None:
+        """Call the agent's phone (``target``: a SIP URI, or the user name of a
+        phone registered with the engine).  :class:`AgentLineUp` or
+        :class:`AgentLineDown` follows, never from inside this call."""
+        ...
+
+    def release(self, agent_id: str) -> None:
+        """Hang up the agent's leg (logout); :class:`AgentLineDown` follows."""
+        ...
+
+    def line_up(self, agent_id: str) -> bool: ...

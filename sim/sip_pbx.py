@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 from carriers.base import SAMPLE_RATE
 from carriers.rtp import g711
+from carriers.rtp.dtmf import DtmfParseError, DtmfReceiver
 from carriers.rtp.packet import RtpPacket, RtpParseError
 from carriers.rtp.session import MediaSession
 from carriers.simulated import CalledPartyModel, PartyBehaviour, PartyKind
@@ -91,6 +92,9 @@ class SipPbxParams:
     patience_needs_audio: bool = True  # False: a person talks for talk_s regardless
     heard_rms: float = 300.0  # RTP louder than this (int16 RMS) means "spoken to"
     noise_rms: float = 60.0  # line noise sent after the greeting
+    # a person, once spoken to, answers with this tone (looped, in place of line
+    # noise), so a test can find the customer's audio at the agent; 0: noise
+    reply_tone_hz: float = 0.0
     codecs: tuple[Codec, ...] = (PCMU, PCMA)  # in our order of preference
     # 183 with SDP instead of 180: ringback tone while ringing, and for a bad number
     # the SIT tone before the 404, as many networks send
@@ -159,6 +163,8 @@ class LegEnded:
     rtp_received: int = 0
     heard_at: float | None = None
     pressed: str = ""  # the DTMF key the person sent (RFC 4733), if any
+    heard_hz: float = 0.0  # the strongest frequency in the first loud packet heard
+    digits_heard: str = ""  # RFC 4733 keys the caller sent (an agent's, through a bridge)
 
 
 PbxEvent = OpenMedia | CloseMedia | LegStarted | LegEnded
@@ -195,6 +201,9 @@ class PbxLeg:
     heard_at: float | None = None
     press_at: float | None = None  # agentless campaigns: when the person presses a key
     pressed: str = ""
+    heard_hz: float = 0.0
+    digits: DtmfReceiver = field(default_factory=DtmfReceiver)
+    digits_heard: str = ""
     rtp_received: int = 0
     status: int = 0
 
@@ -235,6 +244,8 @@ class SipPbx:
         self._noise = np.clip(np.round(noise), -32768, 32767).astype(np.int16)
         self._ringback = _ringback(self._noise)
         self._sit = _sit_tone()
+        hz = self.params.reply_tone_hz
+        self._reply_tone = _tone((hz,), 1.0, 6000.0).astype(np.int16) if hz > 0 else None
 
     def _endpoint_config(self, host: str, port: int) -> EndpointConfig:
         p = self.params
@@ -292,12 +303,24 @@ class SipPbx:
         except RtpParseError:
             return
         leg.rtp_received += 1
+        media = leg.media
+        if media is not None and packet.payload_type == media.telephone_event_pt:
+            try:
+                events = leg.digits.receive(packet)
+            except DtmfParseError:
+                return
+            leg.digits_heard += "".join(e.digit for e in events)
+            return
         if leg.heard_at is not None or packet.payload_type not in (g711.PT_PCMU, g711.PT_PCMA):
             return
         samples = g711.decode(packet.payload, packet.payload_type).astype(np.float64)
         if len(samples) and float(np.sqrt(np.mean(samples * samples))) >= self.params.heard_rms:
             leg.heard_at = now
+            leg.heard_hz = _peak_hz(samples)
             b = leg.behaviour
+            if b.kind is PartyKind.PERSON and self._reply_tone is not None and media is not None:
+                media.stop_playing()  # they answer at once, over what was queued
+                leg.filler = self._reply_tone
             if b.kind is PartyKind.PERSON and self.params.patience_needs_audio:
                 self._schedule(leg, now + b.talk_s, _Do.HANG_UP)
             if b.kind is PartyKind.PERSON and b.ivr_key:
@@ -573,7 +596,8 @@ class SipPbx:
         self.counts[key] += 1
         ended = LegEnded(
             leg.call_id, leg.number, leg.behaviour.kind, status, now, leg.answered_at,
-            by, cause, sent, leg.rtp_received, leg.heard_at, leg.pressed,
+            by, cause, sent, leg.rtp_received, leg.heard_at, leg.pressed, leg.heard_hz,
+            leg.digits_heard,
         )  # fmt: skip
         self._events.append(ended)
 
@@ -589,6 +613,13 @@ def _require_ip(host: str) -> str:
 def _tone(freqs: tuple[float, ...], seconds: float, level: float) -> npt.NDArray[np.float64]:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     return level * sum((np.sin(2 * np.pi * f * t) for f in freqs), np.zeros(len(t)))
+
+
+def _peak_hz(samples: npt.NDArray[np.float64]) -> float:
+    """The strongest frequency in a short stretch of audio (about 8 Hz resolution)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), 1024))
+    spectrum[0] = 0.0
+    return float(np.argmax(spectrum)) * SAMPLE_RATE / 1024
 
 
 def _ringback(noise: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:

@@ -245,6 +245,13 @@ class MediaSession:
     def stop_playing(self) -> None:
         self._audio.clear()
 
+    def trim(self, max_frames: int) -> int:
+        """Drop the oldest queued audio frames beyond ``max_frames``; how many went."""
+        n = len(self._audio) - max_frames
+        for _ in range(n):
+            self._audio.popleft()
+        return max(0, n)
+
     @property
     def queued_frames(self) -> int:
         """Audio frames not yet sent (0 means a play has finished)."""

@@ -144,6 +144,8 @@ class RtpStream:
         self.remote: Addr | None = None
         self.ignored = 0  # datagrams with no session yet or from a stranger
         self.frames_received = 0
+        self.forward_dropped = 0  # relayed frames dropped to bound the bridge's delay
+        self.first_sent_at: float | None = None  # when the first RTP left (connect delay)
         self._timer: object | None = None
         self._timer_at: float | None = None
         self._given = 0  # frames handed to the session for sending
@@ -188,6 +190,30 @@ class RtpStream:
         self.session.play(samples)
         self._given += self.session.queued_frames - before
         self._waiting.append((self._given, on_done))
+        self._arm()
+
+    def forward(self, samples: npt.NDArray[np.int16], max_queued: int = 25) -> None:
+        """Relay audio from a bridged leg: queued behind what is playing (the
+        connect tone), no ``on_done``.  The two legs' clocks drift; past
+        ``max_queued`` frames (0.5 s) the oldest are dropped, so the delay
+        through the bridge stays bounded instead of growing for the whole call."""
+        session = self.session
+        if session is None or self.closed:
+            return
+        before = session.queued_frames
+        session.play(samples)
+        self._given += session.queued_frames - before
+        dropped = session.trim(max_queued)
+        self._given -= dropped
+        self.forward_dropped += dropped
+        self._arm()
+
+    def forward_digit(self, digit: str, duration_s: float) -> None:
+        """Relay a key pressed on the bridged leg as an RFC 4733 event."""
+        session = self.session
+        if session is None or self.closed or session.telephone_event_pt is None:
+            return
+        session.send_dtmf(digit, duration_s)
         self._arm()
 
     def _datagram(self, data: bytes, addr: Addr) -> None:
@@ -250,7 +276,10 @@ class RtpStream:
             return
         now = self._scheduler.monotonic()
         session.handle_timer(now)
-        for datagram in session.datagrams_to_send():
+        datagrams = session.datagrams_to_send()
+        if datagrams and self.first_sent_at is None:
+            self.first_sent_at = now
+        for datagram in datagrams:
             self.sock.sendto(datagram, remote)
         while self._waiting and self._waiting[0][0] <= self._given - session.queued_frames:
             # re-read each time: an on_done that plays again (barge-in) resets the count

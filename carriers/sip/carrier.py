@@ -16,8 +16,14 @@ One UDP socket carries all SIP (:class:`SipTransport`, one sans-IO
 * Every leg ends with one :class:`Ended` carrying the outcome, the SIP status and
   ``extra`` = trunk, trunks tried, setup time.
 
-Bridging to agents needs SIP agent legs (a later issue): ``bridge`` ends the call
-with a clear cause instead of pretending.
+Agents (``SipCarrierParams.agents``): the same socket takes REGISTER from the
+agents' phones (digest authentication against ``agent_users``) and the carrier
+calls each agent's phone once at login (``nail_up``), at a SIP URI or at the
+phone's registered contact, and keeps that leg up for the session.  ``bridge``
+joins a customer leg to it: a short tone to the agent, then RTP relayed both
+ways (PCMU and PCMA transcoded through linear audio when the legs differ) and
+RFC 4733 keys passed through.  When the agent's phone hangs up during a call
+the customer leg is ended too, never left in silence.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ from itertools import count
 import numpy as np
 
 from carriers.base import (
+    AgentLegRequest,
+    AgentLineDown,
+    AgentLineEvent,
+    AgentLineUp,
     Answered,
     AudioClip,
     CallOutcome,
@@ -74,6 +84,7 @@ from carriers.sip.sdp import (
 )
 from carriers.sip.transaction import TimerParams
 from carriers.sip.transport import SipTransport, TransportStats
+from carriers.sip.uri import SipUri, parse_uri
 from carriers.udp import Addr
 
 log = logging.getLogger(__name__)
@@ -122,6 +133,13 @@ class SipCarrierParams:
     match_port: bool = False  # trust a trunk's IP alone (False) or only its IP and port
     options_interval_s: float = 0.0  # OPTIONS keep-alive to every trunk; 0: none
     timers: TimerParams = field(default_factory=TimerParams)
+    # agents' phones: take REGISTER and call agents (off: trunks only, strangers get 403)
+    agents: bool = False
+    agent_users: tuple[tuple[str, str], ...] = ()  # (user, password) allowed to register
+    realm: str = "dialer"
+    line_answer_timeout_s: float = 20.0  # the agent's phone must answer the login call
+    connect_tone_hz: float = 880.0  # heard by the agent as a customer is bridged; 0: none
+    connect_tone_s: float = 0.12
 
     def __post_init__(self) -> None:
         if not self.trunks:
@@ -175,6 +193,25 @@ class _Leg:
     last_cause: str = ""
     timers: dict[str, object] = field(default_factory=dict)
     frames: int = 0
+    line: _Line | None = None  # the agent's leg this customer is bridged to
+
+
+@dataclass(eq=False, slots=True)
+class _Line:
+    """An agent's nailed-up leg."""
+
+    agent_id: str
+    target: str
+    stream: RtpStream
+    t_request: float
+    call: Call | None = None
+    addr: Addr | None = None
+    up: bool = False
+    ended: bool = False
+    released: bool = False
+    customer: _Leg | None = None
+    t_bridge: float | None = None
+    timer: object | None = None
 
 
 @dataclass(slots=True)
@@ -185,6 +222,12 @@ class CarrierStats:
     answered: int = 0
     frames: int = 0  # 20 ms frames delivered to the listener
     ended: dict[str, int] = field(default_factory=dict)
+    lines_up: int = 0
+    lines_down: dict[str, int] = field(default_factory=dict)
+    bridges: int = 0
+    relayed_frames: int = 0  # 20 ms frames carried across bridges, both ways
+    # seconds from bridge() to the first RTP packet sent to the agent (the tone)
+    bridge_to_audio: list[float] = field(default_factory=list)
 
 
 class SipCarrier:
@@ -218,6 +261,12 @@ class SipCarrier:
         self.started = False
         self._keepalives: dict[str, object] = {}
         self.public_host = params.public_host or params.bind_host  # set again at start
+        # the agents' side: one endpoint for their phones, their legs by agent and SIP Call-ID
+        self._agent_ep: Endpoint | None = None
+        self._line_listener: Callable[[AgentLineEvent], None] | None = None
+        self._lines: dict[str, _Line] = {}
+        self._lines_by_sip: dict[str, _Line] = {}
+        self._tone = _connect_tone(params.connect_tone_hz, params.connect_tone_s)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -256,6 +305,13 @@ class SipCarrier:
             )
             state.tokens, state.refilled_at = state.burst, now
             self._transport.add_peer(addr, state.endpoint)
+        if p.agents:
+            self._agent_ep = Endpoint(
+                EndpointConfig(
+                    host=public, port=port, user="dialer", user_agent=p.user_agent, timers=p.timers
+                )
+            )
+            self._transport.set_default(self._agent_ep)
         self.started = True
         if p.options_interval_s > 0:
             for state in self._trunks:
@@ -284,6 +340,8 @@ class SipCarrier:
         return self._transport.stats
 
     async def stop(self) -> None:
+        for agent_id in list(self._lines):
+            self.release(agent_id)
         for call_id in list(self._legs):
             self.hangup(call_id)
         for leg in list(self._legs.values()):  # CANCELled, their 487 not yet in
@@ -381,17 +439,239 @@ class SipCarrier:
         leg.stream.play(payloads, on_done)
 
     def bridge(self, call_id: str, agent_id: str) -> None:
-        # SIP agent legs arrive with the agents issue; until then a bridge cannot
-        # carry audio anywhere, so the call is ended rather than left silent.
         leg = self._legs.get(call_id)
         if leg is None or leg.ended:
             return
-        log.warning("bridge %s -> %s: SIP agent legs are not implemented yet", call_id, agent_id)
-        leg.last_cause = "bridge to agent not implemented for SIP (agents issue)"
-        self.hangup(call_id)
+        line = self._lines.get(agent_id)
+        if line is None or not line.up or line.ended:
+            # nobody to hear the customer: end the call rather than leave them in silence
+            log.warning("bridge %s -> %s: the agent's line is not up", call_id, agent_id)
+            leg.last_cause = f"agent {agent_id}'s phone line is not up"
+            self.hangup(call_id)
+            return
+        if line.customer is not None and line.customer is not leg:
+            self._unlink(line.customer)
+        self._unlink(leg)
+        leg.line, line.customer = line, leg
+        self.stats.bridges += 1
+        now = self.scheduler.monotonic()
+        line.t_bridge = now
+        line.stream.first_sent_at = None
+        session = line.stream.session
+        if session is not None:
+            session.stop_playing()
+        if len(self._tone):
+            line.stream.forward(self._tone)
+        # a bridge whose first frames arrive after the tone still times its first packet
+        self._watch_connect(line)
 
     def unbridge(self, call_id: str) -> None:
-        return None
+        leg = self._legs.get(call_id)
+        if leg is not None:
+            self._unlink(leg)
+
+    def _unlink(self, leg: _Leg) -> None:
+        line, leg.line = leg.line, None
+        if line is not None and line.customer is leg:
+            line.customer = None
+            line.t_bridge = None
+            if line.stream.session is not None:
+                line.stream.session.stop_playing()
+
+    def _watch_connect(self, line: _Line) -> None:
+        """Record bridge() -> first packet to the agent once it has left."""
+        t_bridge = line.t_bridge
+
+        def check() -> None:
+            if line.t_bridge is not t_bridge or t_bridge is None or line.ended:
+                return
+            sent = line.stream.first_sent_at
+            if sent is None:
+                if self.scheduler.monotonic() - t_bridge < 2.0:
+                    self.scheduler.call_at(self.scheduler.monotonic() + 0.005, check)
+                return
+            delays = self.stats.bridge_to_audio
+            if len(delays) >= 100_000:
+                del delays[: len(delays) // 2]
+            delays.append(max(0.0, sent - t_bridge))
+
+        self.scheduler.call_at(self.scheduler.monotonic() + 0.005, check)
+
+    # -- agents' phones: the nailed-up legs ---------------------------------------------
+    def set_line_listener(self, listener: Callable[[AgentLineEvent], None]) -> None:
+        self._line_listener = listener
+
+    def line_up(self, agent_id: str) -> bool:
+        line = self._lines.get(agent_id)
+        return line is not None and line.up and not line.ended
+
+    def nail_up(self, request: AgentLegRequest) -> None:
+        now = self.scheduler.monotonic()
+        old = self._lines.get(request.agent_id)
+        if old is not None and not old.ended:
+            if old.up:
+                self._line_event(AgentLineUp(request.agent_id, now), soon=True)
+            return  # a call to the phone is already on its way
+        ep = self._agent_ep
+        if not self.started or ep is None or self._pool is None or self._loop is None:
+            why = "agents are not enabled on this carrier" if self.started else "not started"
+            self._line_event(AgentLineDown(request.agent_id, now, why, False), soon=True)
+            return
+        where = self._phone_address(request.target)
+        if isinstance(where, str):
+            self._line_event(AgentLineDown(request.agent_id, now, where, False), soon=True)
+            return
+        uri, addr = where
+        try:
+            stream = RtpStream(
+                self.scheduler, self._pool, self._loop, lambda f, t: None, self._rtp_queue
+            )
+        except (PortsExhausted, OSError) as exc:
+            self._line_event(
+                AgentLineDown(request.agent_id, now, f"no RTP port: {exc}", False), soon=True
+            )
+            return
+        line = _Line(request.agent_id, request.target, stream, now, addr=addr)
+        stream.on_frames = lambda frames, at: self._line_frames(line, frames)
+        stream.on_digits = lambda digits, at: self._line_digits(line, digits)
+        self._lines[request.agent_id] = line
+        offer = build_offer(self.public_host, stream.local_addr[1], next(self._session_ids))
+        self._transport.pin(addr)
+        call = ep.invite(uri, offer.serialise(), addr, now, from_user="dialer")
+        line.call = call
+        self._lines_by_sip[call.call_id] = line
+        line.timer = self.scheduler.call_at(
+            now + self.params.line_answer_timeout_s, lambda: self._line_timeout(line)
+        )
+        self._service(ep)
+
+    def release(self, agent_id: str) -> None:
+        line = self._lines.get(agent_id)
+        if line is None or line.ended:
+            return
+        line.released = True
+        ep, call = self._agent_ep, line.call
+        now = self.scheduler.monotonic()
+        if ep is not None and call is not None:
+            if line.up:
+                ep.bye(call, now)
+            else:
+                ep.cancel(call, now)
+            self._service(ep)
+        self._line_down(line, "released by the engine", by_remote=False)
+
+    def _phone_address(self, target: str) -> tuple[str, Addr] | str:
+        """The Request-URI and address for an agent's phone, or why there is none."""
+        if target.startswith(("sip:", "sips:")):
+            try:
+                uri = parse_uri(target, where="agent phone URI")
+            except ValueError as exc:
+                return f"bad phone URI {target!r}: {exc}"
+            if not isinstance(uri, SipUri) or uri.scheme != "sip":
+                return f"phone URI {target!r} is not a sip: URI"
+            try:
+                ipaddress.ip_address(uri.host)
+            except ValueError:
+                return f"phone URI {target!r}: the host must be an IP address"
+            return str(uri), (uri.host, uri.port or 5060)
+        if ":" in target:
+            return f"phone target {target!r} is neither a sip: URI nor a registered user"
+        return f"no phone registered as {target!r}"
+
+    def _line_timeout(self, line: _Line) -> None:
+        line.timer = None
+        if line.ended or line.up:
+            return
+        ep, call = self._agent_ep, line.call
+        if ep is not None and call is not None:
+            ep.cancel(call, self.scheduler.monotonic())
+            self._service(ep)
+        self._line_down(line, "the agent's phone did not answer", by_remote=True)
+
+    def _pump_agents(self, ep: Endpoint, ev: object, now: float) -> None:
+        if isinstance(ev, IncomingCall):
+            ep.reject(ev.call, 403, now)  # agents are called by us, never the other way
+            return
+        if isinstance(ev, IncomingRequest):
+            ep.respond(ev.request, 403, now)  # REGISTER needs a registrar; others: not ours
+            return
+        call = getattr(ev, "call", None)
+        line = self._lines_by_sip.get(call.call_id) if call is not None else None
+        if line is None or line.call is not call or line.ended:
+            return
+        if isinstance(ev, CallAnswered):
+            media = _media_of(ev.sdp) if ev.sdp is not None else None
+            if media is None:
+                ep.bye(ev.call, now)
+                self._line_down(line, "the phone answered without usable SDP", by_remote=True)
+                return
+            line.stream.start(self._session_for(media), (media.address, media.port))
+            line.up = True
+            self.stats.lines_up += 1
+            if line.timer is not None:
+                cancel = getattr(line.timer, "cancel", None)
+                if cancel is not None:
+                    cancel()
+                line.timer = None
+            self._line_event(AgentLineUp(line.agent_id, now))
+        elif isinstance(ev, CallFailed):
+            self._line_down(line, f"the phone answered {ev.status} {ev.reason}", by_remote=True)
+        elif isinstance(ev, CallEnded):
+            self._line_down(
+                line,
+                "the agent's phone hung up" if ev.by_remote else "released by the engine",
+                by_remote=ev.by_remote,
+            )
+
+    def _line_down(self, line: _Line, cause: str, by_remote: bool) -> None:
+        if line.ended:
+            return
+        line.ended = True
+        if line.timer is not None:
+            cancel = getattr(line.timer, "cancel", None)
+            if cancel is not None:
+                cancel()
+            line.timer = None
+        if line.call is not None:
+            self._lines_by_sip.pop(line.call.call_id, None)
+        if self._lines.get(line.agent_id) is line:
+            del self._lines[line.agent_id]
+        if line.addr is not None and not any(x.addr == line.addr for x in self._lines.values()):
+            self._transport.unpin(line.addr)
+        line.stream.close()
+        key = cause.split(":")[0]
+        self.stats.lines_down[key] = self.stats.lines_down.get(key, 0) + 1
+        customer = line.customer
+        if customer is not None:
+            self._unlink(customer)
+            if not customer.ended:
+                customer.last_cause = f"agent {line.agent_id}: {cause}"
+                self.hangup(customer.request.call_id)
+        self._line_event(AgentLineDown(line.agent_id, self.scheduler.monotonic(), cause, by_remote))
+
+    def _line_event(self, event: AgentLineEvent, soon: bool = False) -> None:
+        listener = self._line_listener
+        if listener is None:
+            return
+        if soon:
+            self.scheduler.call_at(self.scheduler.monotonic(), lambda: listener(event))
+        else:
+            listener(event)
+
+    def _line_frames(self, line: _Line, frames: list[Frame]) -> None:
+        leg = line.customer
+        if leg is None or leg.ended:
+            return
+        for f in frames:
+            leg.stream.forward(f.samples)
+        self.stats.relayed_frames += len(frames)
+
+    def _line_digits(self, line: _Line, digits: list[DigitEvent]) -> None:
+        leg = line.customer
+        if leg is None or leg.ended:
+            return
+        for d in digits:
+            leg.stream.forward_digit(d.digit, d.duration_s)
 
     # -- placing the INVITE -------------------------------------------------------------
     def _try_next(self, leg: _Leg, now: float, in_dial: bool = False) -> None:
@@ -515,6 +795,9 @@ class SipCarrier:
         while (ev := ep.next_event()) is not None:
             n += 1
             now = self.scheduler.monotonic()
+            if ep is self._agent_ep:
+                self._pump_agents(ep, ev, now)
+                continue
             if isinstance(ev, IncomingCall):
                 ep.reject(ev.call, 603, now)  # outbound only; nobody to take it
                 continue
@@ -606,6 +889,13 @@ class SipCarrier:
     def _frames(self, leg: _Leg, frames: list[Frame], now: float) -> None:
         if not leg.answered or leg.ended:
             return
+        line = leg.line
+        if line is not None and not line.ended:
+            # bridged: the agent hears the customer; the engine has stopped listening
+            for f in frames:
+                line.stream.forward(f.samples)
+            self.stats.relayed_frames += len(frames)
+            return
         samples = (
             frames[0].samples if len(frames) == 1 else np.concatenate([f.samples for f in frames])
         )
@@ -616,6 +906,11 @@ class SipCarrier:
     def _digits(self, leg: _Leg, digits: list[DigitEvent], now: float) -> None:
         if not leg.answered or leg.ended:
             return  # keys during early media are not an answer to anything we asked
+        line = leg.line
+        if line is not None and not line.ended:
+            for d in digits:
+                line.stream.forward_digit(d.digit, d.duration_s)
+            return
         for d in digits:
             self._emit(Dtmf(leg.request.call_id, now, d.digit))
 
@@ -631,6 +926,7 @@ class SipCarrier:
         if leg.ended:
             return
         leg.ended = True
+        self._unlink(leg)
         for name in list(leg.timers):
             self._cancel_timer(leg, name)
         self._detach(leg)
@@ -697,6 +993,16 @@ def _media_of(sdp: bytes) -> MediaParams | None:
     except ValueError:
         return None
     return media
+
+
+def _connect_tone(hz: float, seconds: float) -> np.ndarray:
+    """The agent's "a customer is on the line" beep, faded in and out (no clicks)."""
+    n = int(8000 * seconds) if hz > 0 else 0
+    if n == 0:
+        return np.zeros(0, dtype=np.int16)
+    t = np.arange(n) / 8000.0
+    ramp = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / 40.0)
+    return (0.25 * 32767 * np.sin(2 * np.pi * hz * t) * ramp).astype(np.int16)
 
 
 def _uri_user(text: str) -> str:

@@ -7,7 +7,14 @@ port, else the IP alone when only one peer has it and ``match_port`` is off
 request from any other address gets a stateless 403 (no transaction, no parse
 beyond the headers a reply must echo) and anything else from a stranger is
 dropped, so junk from the network costs a dictionary lookup and a regex, and
-never touches the calls in progress.  Timers are one ``call_at`` per endpoint,
+never touches the calls in progress.
+
+With SIP agents there is one more endpoint, the *default*: it takes REGISTER
+from anywhere (agents' phones register with digest authentication) and
+everything from the addresses of agents' phones, which are *pinned* to it by
+exact address so a phone on a trunk's host is not mistaken for the trunk.
+Requests from other strangers still go to the default endpoint, which refuses
+what is not a REGISTER.  Timers are one ``call_at`` per endpoint,
 re-armed at ``get_timer()`` after every input (aioquic's pattern).
 """
 
@@ -55,6 +62,8 @@ class SipTransport:
         self._by_addr: dict[Addr, _Peer] = {}
         self._by_ip: dict[str, _Peer | None] = {}  # None: several peers share the IP
         self._by_endpoint: dict[int, _Peer] = {}
+        self._pinned: dict[Addr, _Peer] = {}
+        self._default: _Peer | None = None
         self.sock: UdpSocket | None = None
         self.stats = TransportStats()
 
@@ -73,16 +82,34 @@ class SipTransport:
         self._by_ip[addr[0]] = None if addr[0] in self._by_ip else peer
         self._by_endpoint[id(endpoint)] = peer
 
-    def _peer_for(self, addr: Addr) -> _Peer | None:
+    def set_default(self, endpoint: Endpoint) -> None:
+        """The endpoint for REGISTER and for pinned or unknown addresses (agents)."""
+        peer = _Peer(endpoint, ("", 0))
+        self._default = peer
+        self._by_endpoint[id(endpoint)] = peer
+
+    def pin(self, addr: Addr) -> None:
+        """Route datagrams from exactly ``addr`` (an agent's phone) to the default endpoint."""
+        if self._default is not None:
+            self._pinned[addr] = self._default
+
+    def unpin(self, addr: Addr) -> None:
+        self._pinned.pop(addr, None)
+
+    def _peer_for(self, addr: Addr, data: bytes) -> _Peer | None:
         peer = self._by_addr.get(addr)
-        if peer is None and not self._match_port:
+        if peer is not None:
+            return peer
+        if self._default is not None and (addr in self._pinned or data[:9].upper() == b"REGISTER "):
+            return self._default
+        if not self._match_port:
             # A trunk may answer from another port of the same host.
             peer = self._by_ip.get(addr[0])
-        return peer
+        return peer if peer is not None else self._default
 
     def _datagram(self, data: bytes, addr: Addr) -> None:
         self.stats.received += 1
-        peer = self._peer_for(addr)
+        peer = self._peer_for(addr, data)
         if peer is None:
             self._stranger(data, addr)
             return
