@@ -439,11 +439,15 @@ class Endpoint:
         call.state = CallState.TERMINATED
         del self._calls[call.call_id]
 
-    def respond(self, request: Request, status: int, now: float) -> Response:
-        """Answer an :class:`IncomingRequest`."""
-        resp = response_to(request, status)
-        if status > 100 and resp.to.tag is None:
-            resp.set("To", f"{request.get('To')};tag={_token()}")
+    def respond(self, request: Request, status: int | Response, now: float) -> Response:
+        """Answer an :class:`IncomingRequest` with a status, or with a response built
+        elsewhere (a :class:`carriers.sip.registrar.Registrar`'s answer to REGISTER)."""
+        if isinstance(status, Response):
+            resp = status
+        else:
+            resp = response_to(request, status)
+            if status > 100 and resp.to.tag is None:
+                resp.set("To", f"{request.get('To')};tag={_token()}")
         entry = self._server.get(server_key(request))
         if entry is not None:
             entry[0].respond(resp, now)
