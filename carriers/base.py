@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -190,6 +190,7 @@ class Carrier(Protocol):
     async def stop(self) -> None: ...
 
 
+@runtime_checkable
 class AgentLines(Protocol):
     """A carrier that reaches agents' phones (SIP): one long-lived leg per agent,
     opened at login and kept for the session, that ``bridge`` joins a customer to."""

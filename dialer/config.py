@@ -3,6 +3,8 @@ errors that name the key: ``campaigns.0.abandon_target_pct: ...``."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +22,7 @@ from pydantic import (
 )
 
 from carriers.sip.carrier import SipCarrierParams, Trunk
+from carriers.sip.uri import SipUri, parse_uri
 from dialer.callstate import CallResult
 from dialer.campaign import (
     AmdAction,
@@ -88,9 +91,56 @@ class TrunkConfig(BaseModel):
         return Trunk(**self.model_dump())
 
 
+_AGENT_ID = r"^[A-Za-z0-9_.!~*'()-]+$"  # usable as a SIP user name as it stands
+
+
+class AgentPhonesConfig(BaseModel):
+    """Agents' SIP phones.  A phone either registers with the engine (its agent id
+    as the SIP user, the password from ``users``) or is reached at a fixed URI
+    (``phones``); the engine calls it when the agent logs in and keeps that leg."""
+
+    model_config = ConfigDict(extra="forbid")
+    realm: str = Field(default="dialer", min_length=1, max_length=100)
+    users: dict[str, str] = Field(default_factory=dict)  # agent id -> digest password
+    phones: dict[str, str] = Field(default_factory=dict)  # agent id -> sip:user@ip:port
+    line_answer_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    connect_tone_hz: float = Field(default=880.0, ge=0, le=3400)
+
+    @field_validator("users", "phones")
+    @classmethod
+    def _ids(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in v if not re.match(_AGENT_ID, k) or len(k) > 64)
+        if bad:
+            raise ValueError(f"agent ids must be SIP user names (letters, digits, -_.): {bad}")
+        empty = sorted(k for k, val in v.items() if not val.strip())
+        if empty:
+            raise ValueError(f"empty value for {empty}")
+        return v
+
+    @field_validator("phones")
+    @classmethod
+    def _uris(cls, v: dict[str, str]) -> dict[str, str]:
+        for agent, text in v.items():
+            try:
+                uri = parse_uri(text, where=f"phones.{agent}")
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+            if not isinstance(uri, SipUri) or uri.scheme != "sip":
+                raise ValueError(f"phones.{agent}: {text!r} is not a sip: URI")
+            try:
+                ipaddress.ip_address(uri.host)
+            except ValueError:
+                msg = f"phones.{agent}: the host of {text!r} must be an IP address"
+                raise ValueError(msg) from None
+        return v
+
+    def target_for(self, agent_id: str) -> str:
+        return self.phones.get(agent_id, agent_id)
+
+
 class SipCarrierConfig(BaseModel):
-    """Real SIP trunks over UDP.  Agents are still simulated from ``scenario``
-    until SIP agents land."""
+    """Real SIP trunks over UDP; with ``agents``, agents' SIP phones as well
+    (otherwise the scenario's simulated agents, who cannot take a SIP bridge)."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["sip"]
@@ -105,6 +155,7 @@ class SipCarrierConfig(BaseModel):
     options_interval_s: float = Field(default=0.0, ge=0, le=3600)  # keep-alive; 0: off
     scenario: Path = Path("config/scenarios/demo.toml")
     seed: int = 1
+    agents: AgentPhonesConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> SipCarrierConfig:
@@ -131,6 +182,11 @@ class SipCarrierConfig(BaseModel):
             setup_timeout_s=self.setup_timeout_s,
             match_port=self.match_port,
             options_interval_s=self.options_interval_s,
+            agents=self.agents is not None,
+            agent_users=tuple(sorted(self.agents.users.items())) if self.agents else (),
+            realm=self.agents.realm if self.agents else "dialer",
+            line_answer_timeout_s=self.agents.line_answer_timeout_s if self.agents else 20.0,
+            connect_tone_hz=self.agents.connect_tone_hz if self.agents else 880.0,
         )
 
 

@@ -40,6 +40,7 @@ class DeskAgent:
     call_id: str | None = None
     lead: Lead | None = None
     wrap_timer: TimerHandle | None = None
+    phone: str = ""  # the SIP phone line, for agents on SIP phones
     outboxes: list[asyncio.Queue[dict[str, Any]]] = field(default_factory=list)
 
 
@@ -92,6 +93,7 @@ class DesktopAgents:
             "state": a.state.value,
             "pause_reason": a.pause_reason,
             "call_id": a.call_id,
+            "phone": a.phone,
             "dispositions": list(self.dispositions),
             "callback_dispositions": sorted(self.callback_codes & set(self.dispositions)),
         }
@@ -146,6 +148,18 @@ class DesktopAgents:
         agent.state = state
         if state is AgentState.READY:
             agent.call_id, agent.lead = None, None
+        self._send(agent, self.view(agent_id))
+
+    def line_state(self, agent_id: str, up: bool, cause: str) -> None:
+        """The agent's phone line (SIP agents): shown on the desktop, and a line
+        that could not come up leaves a "ready" agent paused with the reason."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        agent.phone = "connected" if up else f"down: {cause}"
+        if not up and agent.state is AgentState.READY:
+            # the engine kept them paused (no line, no calls): the screen says why
+            agent.state, agent.pause_reason = AgentState.PAUSED, f"phone: {cause}"
         self._send(agent, self.view(agent_id))
 
     # ------------------------------------------------------------------ agent actions

@@ -18,18 +18,19 @@ from sqlalchemy import and_, func, select, update
 
 from amd import registry as amd_registry
 from amd.types import Detector
-from carriers.base import AudioClip, Carrier, CarrierEvent
+from carriers.base import AgentLineEvent, AgentLines, AudioClip, Carrier, CarrierEvent
 from dialer.agentstate import AgentState
 from dialer.campaign import CampaignSettings
 from dialer.clock import Clock, RealClock
 from dialer.compliance.dnc import DncIndex
 from dialer.compliance.gate import gate_for
-from dialer.config import CampaignConfig, EngineConfig, check_move_targets
+from dialer.config import CampaignConfig, EngineConfig, SipCarrierConfig, check_move_targets
 from dialer.desktop import WRAP_TIMEOUT, DesktopAgents
 from dialer.engine import Engine
 from dialer.events import Event, EventHub
 from dialer.ivr import EspeakSpeech
 from dialer.leadqueue import LeadQueue
+from dialer.phones import PhoneAgents
 from dialer.ports import AgentPort, Lead
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
@@ -119,6 +120,7 @@ class Runtime:
     _cb_seen: int = 0
     _cb_applied: dict[int, tuple[str, int, datetime]] = field(default_factory=dict)
     desks: dict[str, DesktopAgents] = field(default_factory=dict)  # campaigns worked from /agent
+    phones: dict[str, PhoneAgents] = field(default_factory=dict)  # campaigns on SIP phones
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -126,6 +128,9 @@ class Runtime:
         clock = self.clock = RealClock()
         self.world.bind(clock)
         self.world.carrier.set_listener(self._router)
+        lines = self._agent_lines()
+        if lines is not None:
+            lines.set_line_listener(self._on_line)
         await self.world.carrier.start()
         if self.cfg.bootstrap_admin_token:
             async with self.db.engine.begin() as conn:
@@ -200,6 +205,17 @@ class Runtime:
             agents = desk
         else:
             agents = self.world.agents_for(cc.name, clock)
+        lines = self._agent_lines()
+        if lines is not None:
+            assert isinstance(self.cfg.carrier, SipCarrierConfig) and self.cfg.carrier.agents
+            desk_now = self.desks.get(cc.name) if cc.agents == "desktop" else None
+            agents = self.phones[cc.name] = PhoneAgents(
+                agents,
+                lines,
+                clock,
+                self.cfg.carrier.agents.target_for,
+                desk_now.line_state if desk_now is not None else None,
+            )
         engine = Engine(
             clock=clock,
             carrier=self.world.carrier,
@@ -231,6 +247,21 @@ class Runtime:
             self.world.start_agents(cc.name)
         if cc.autostart:
             await self.resume(cc.name)
+
+    def _agent_lines(self) -> AgentLines | None:
+        """The carrier's agent lines when agents work on SIP phones, else None."""
+        carrier_cfg = self.cfg.carrier
+        if not isinstance(carrier_cfg, SipCarrierConfig) or carrier_cfg.agents is None:
+            return None
+        carrier = self.world.carrier
+        if not isinstance(carrier, AgentLines):
+            raise TypeError(f"carrier {carrier.name!r} cannot call agents' phones")
+        return carrier
+
+    def _on_line(self, ev: AgentLineEvent) -> None:
+        for port in self.phones.values():
+            if port.owns(ev.agent_id):
+                port.on_line_event(ev)
 
     async def add_campaign(self, cc: CampaignConfig) -> None:
         """A campaign created while the engine runs (the API)."""

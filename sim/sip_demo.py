@@ -5,94 +5,79 @@ attempt, exactly as `dialer run` would against a carrier's trunk."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from carriers.base import AudioClip, Carrier, CarrierListener, DialRequest
+from carriers.sip.carrier import SipCarrierParams
 from dialer.campaign import AmdAction, DialMode
-from dialer.clock import Clock, perf_counter
-from dialer.config import CampaignConfig, EngineConfig, SipCarrierConfig, TrunkConfig
+from dialer.clock import perf_counter
+from dialer.config import (
+    AgentPhonesConfig,
+    CampaignConfig,
+    EngineConfig,
+    SipCarrierConfig,
+    TrunkConfig,
+)
 from dialer.runtime import Runtime
 from dialer.store import repo
 from dialer.store.db import Database
-from sim.audio import human_clip
 from sim.scenario import Scenario, load_scenario
+from sim.sip_pbx import SipPbxParams
 from sim.sip_pbx_server import SipPbxServer
+from sim.sip_phones import SipPhone, start_phones
 from sim.sip_world import SipWorld
 from sim.world import SimWorld
 
 ROOT = Path(__file__).resolve().parent.parent
 # the demo's calls reach only our own PBX on 127.0.0.1, so any hour will do
 LOOPBACK_CALLTIMES = ROOT / "config" / "demo" / "loopback-calltimes.toml"
-
-
-class _SimulatedAgentLegs:
-    """The SIP carrier, with the demo's simulated agents answering a bridge.
-
-    SIP agent legs come with the agents issue; until then the carrier refuses a
-    bridge (it hangs up rather than leave a real customer in silence).  In the
-    demo the customer is our own simulated PBX, so a bridged call instead hears
-    an agent speak (a synthetic voice clip, repeated): the simulated person then
-    talks for their sampled time and hangs up, as they would with an agent."""
-
-    def __init__(self, inner: Carrier, voice: AudioClip) -> None:
-        self._inner = inner
-        self._voice = voice
-        self._bridged: set[str] = set()
-        self.name = inner.name
-
-    def set_listener(self, listener: CarrierListener) -> None:
-        self._inner.set_listener(listener)
-
-    def free_channels(self) -> int:
-        return self._inner.free_channels()
-
-    def dial(self, request: DialRequest) -> None:
-        self._inner.dial(request)
-
-    def hangup(self, call_id: str) -> None:
-        self._bridged.discard(call_id)
-        self._inner.hangup(call_id)
-
-    def play(self, call_id: str, clip: AudioClip, on_done: Callable[[], None]) -> None:
-        self._inner.play(call_id, clip, on_done)
-
-    def bridge(self, call_id: str, agent_id: str) -> None:
-        self._bridged.add(call_id)
-        self._speak(call_id)
-
-    def _speak(self, call_id: str) -> None:
-        if call_id in self._bridged:
-            self._inner.play(call_id, self._voice, lambda: self._speak(call_id))
-
-    def unbridge(self, call_id: str) -> None:
-        self._bridged.discard(call_id)
-
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def stop(self) -> None:
-        await self._inner.stop()
+AGENT_TONE_HZ = 700.0  # what the agents' phones "say"
+CUSTOMER_TONE_HZ = 1000.0  # what a PBX person says back once they hear an agent
 
 
 class _DemoWorld(SipWorld):
-    """SIP trunks, simulated agents, and a generated list (a real world imports one)."""
+    """SIP trunks, the scenario's simulated agents on real SIP phones (each
+    registers with the engine and takes its login call), and a generated list."""
 
-    def bind(self, clock: Clock) -> None:
-        super().bind(clock)
-        self._legs = _SimulatedAgentLegs(super().carrier, human_clip(np.random.default_rng(9), 1))
-
-    @property
-    def carrier(self) -> Carrier:
-        return self._legs
+    def __init__(self, scenario: Scenario, seed: int, params: SipCarrierParams) -> None:
+        super().__init__(scenario, seed, params)
+        self.passwords = dict(params.agent_users)
+        self.phones: list[SipPhone] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     def fill_list(self, campaign: CampaignConfig) -> list[tuple[str, dict[str, str]]]:
         # SipWorld leaves a real list empty; the demo generates one as SimWorld does
         return SimWorld.fill_list(self, campaign)
+
+    def start_agents(self, campaign: str) -> None:
+        # phones register before their agents log in: a login calls the phone
+        self._tasks.append(asyncio.create_task(self._phones_then_login(campaign)))
+
+    async def _phones_then_login(self, campaign: str) -> None:
+        assert self._clock is not None and self._sip is not None
+        team = self.agents[campaign]
+        self.phones += await start_phones(
+            self._clock,
+            self._sip.local_addr,
+            team.ids,
+            passwords={a: self.passwords[a] for a in team.ids},
+            tone_hz=AGENT_TONE_HZ,
+        )
+        team.login_all()
+
+    async def stop_phones(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for phone in self.phones:
+            await phone.stop(unregister=False)  # the engine has stopped already
+
+
+def agent_ids(sc: Scenario) -> list[str]:
+    """The ids SimWorld gives the scenario's agents in its one campaign."""
+    return [f"{sc.name}-agent{i + 1:04d}" for i in range(sc.agents.count)]
 
 
 @dataclass
@@ -102,6 +87,9 @@ class SipDemoResult:
     pbx: dict[str, int]
     where: str
     seconds: float
+    bridges: int = 0  # customers bridged to an agent's phone by the SIP carrier
+    heard_agent: int = 0  # PBX people who heard the agent's tone through the bridge
+    agents_heard_customers: int = 0  # phones that heard a customer's reply tone
 
 
 def demo_config(sc: Scenario, scenario_path: Path, pbx_port: int) -> EngineConfig:
@@ -119,6 +107,8 @@ def demo_config(sc: Scenario, scenario_path: Path, pbx_port: int) -> EngineConfi
             rtp_port_max=0,
             scenario=scenario_path,
             seed=sc.seed,
+            # every simulated agent on a SIP phone that registers with the engine
+            agents=AgentPhonesConfig(users={a: f"pw-{a}" for a in agent_ids(sc)}),
         ),
         campaigns=[
             CampaignConfig(
@@ -148,14 +138,23 @@ async def run_sip_demo(
     progress: Callable[[float], None] | None = None,
 ) -> SipDemoResult:
     sc = load_scenario(scenario_path)
-    server = SipPbxServer.from_scenario(sc, host="127.0.0.1", port=0)
+    heard: list[float] = []
+    server = SipPbxServer.from_scenario(
+        sc,
+        host="127.0.0.1",
+        port=0,
+        params=SipPbxParams(reply_tone_hz=CUSTOMER_TONE_HZ),
+        on_event=lambda ev: heard.append(getattr(ev, "heard_hz", 0.0)),
+    )
     _, port = await server.start()
     db = Database(db_url)
     rt: Runtime | None = None
+    world: _DemoWorld | None = None
     try:
         cfg = demo_config(sc, scenario_path, port)
         assert isinstance(cfg.carrier, SipCarrierConfig)
-        rt = Runtime(cfg, db, _DemoWorld(sc, sc.seed, cfg.carrier.params()))
+        world = _DemoWorld(sc, sc.seed, cfg.carrier.params())
+        rt = Runtime(cfg, db, world)
         await rt.start()
         assert rt.clock is not None
         t0 = perf_counter()
@@ -169,9 +168,21 @@ async def run_sip_demo(
         rt = None
         async with db.engine.connect() as conn:
             counts = await repo.campaign_counts(conn, rt_done.get(sc.name).campaign_id)
-        return SipDemoResult(stats, counts, dict(server.pbx.counts), db.describe(), seconds)
+        sip = world._sip
+        return SipDemoResult(
+            stats,
+            counts,
+            dict(server.pbx.counts),
+            db.describe(),
+            seconds,
+            bridges=sip.stats.bridges if sip is not None else 0,
+            heard_agent=sum(1 for hz in heard if abs(hz - AGENT_TONE_HZ) < 25),
+            agents_heard_customers=sum(p.heard_tone(CUSTOMER_TONE_HZ) for p in world.phones),
+        )
     finally:
         if rt is not None:
             await rt.stop()
+        if world is not None:
+            await world.stop_phones()
         await server.stop()
         await db.close()

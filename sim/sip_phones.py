@@ -132,14 +132,23 @@ class SipPhone:
             self._on_input(self.endpoint)
             self._transport.flush(self.endpoint)
 
-    async def stop(self) -> None:
+    async def stop(self, unregister: bool = True) -> None:
+        """Hang up and unregister (``unregister=False`` when the engine is gone)."""
         ep, tr = self.endpoint, self._transport
         if ep is not None and tr is not None:
             now = self.clock.monotonic()
             if self.call is not None:
                 ep.bye(self.call, now)
-            if self.registration is not None and self.registered.is_set():
+            if unregister and self.registration is not None and self.registered.is_set():
+                # unregister, and wait for the answer (a 401 is answered first)
+                self.registered.clear()
                 ep.refresh(self.registration, now, expires=0)
+                self._on_input(ep)
+                tr.flush(ep)
+                try:
+                    await asyncio.wait_for(self.registered.wait(), 2.0)
+                except TimeoutError:
+                    log.warning("phone %s: no answer to the un-REGISTER", self.user)
             self._on_input(ep)
             tr.flush(ep)
         self._close_media()

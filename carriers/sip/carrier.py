@@ -74,6 +74,7 @@ from carriers.sip.endpoint import (
     IncomingCall,
     IncomingRequest,
 )
+from carriers.sip.registrar import BindingAdded, BindingRemoved, Registrar
 from carriers.sip.sdp import (
     MediaParams,
     SdpError,
@@ -266,6 +267,8 @@ class SipCarrier:
         self._line_listener: Callable[[AgentLineEvent], None] | None = None
         self._lines: dict[str, _Line] = {}
         self._lines_by_sip: dict[str, _Line] = {}
+        self.registrar: Registrar | None = None
+        self._registrar_timer: object | None = None
         self._tone = _connect_tone(params.connect_tone_hz, params.connect_tone_s)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -312,6 +315,7 @@ class SipCarrier:
                 )
             )
             self._transport.set_default(self._agent_ep)
+            self.registrar = Registrar(p.realm, dict(p.agent_users))
         self.started = True
         if p.options_interval_s > 0:
             for state in self._trunks:
@@ -352,6 +356,9 @@ class SipCarrier:
             if cancel is not None:
                 cancel()
         self._keepalives.clear()
+        cancel = getattr(self._registrar_timer, "cancel", None)
+        if cancel is not None:
+            cancel()
         self._transport.close()
         self.started = False
 
@@ -576,7 +583,44 @@ class SipCarrier:
             return str(uri), (uri.host, uri.port or 5060)
         if ":" in target:
             return f"phone target {target!r} is neither a sip: URI nor a registered user"
-        return f"no phone registered as {target!r}"
+        binding = (
+            self.registrar.lookup(target, self.scheduler.monotonic()) if self.registrar else None
+        )
+        if binding is None:
+            return f"no phone registered as {target!r}"
+        return binding.contact, binding.addr
+
+    def _registrar_changed(self, now: float) -> None:
+        """Pin the addresses of registered phones (their datagrams are agents'
+        traffic even on a trunk's host) and re-arm the expiry timer."""
+        reg = self.registrar
+        if reg is None:
+            return
+        while (ev := reg.next_event()) is not None:
+            b = ev.binding
+            if isinstance(ev, BindingAdded):
+                self._transport.pin(b.addr)
+            elif isinstance(ev, BindingRemoved):
+                log.info("phone %s: binding %s %s", b.user, b.contact, ev.reason)
+                in_use = any(x.addr == b.addr for x in self._lines.values()) or any(
+                    o.addr == b.addr for o in reg.bindings(now)
+                )
+                if not in_use:
+                    self._transport.unpin(b.addr)
+        cancel = getattr(self._registrar_timer, "cancel", None)
+        if cancel is not None:
+            cancel()
+        self._registrar_timer = None
+        when = reg.get_timer()
+        if when is not None and self.started:
+
+            def expire() -> None:
+                self._registrar_timer = None
+                t = self.scheduler.monotonic()
+                reg.handle_timer(t)
+                self._registrar_changed(t)
+
+            self._registrar_timer = self.scheduler.call_at(when, expire)
 
     def _line_timeout(self, line: _Line) -> None:
         line.timer = None
@@ -593,7 +637,11 @@ class SipCarrier:
             ep.reject(ev.call, 403, now)  # agents are called by us, never the other way
             return
         if isinstance(ev, IncomingRequest):
-            ep.respond(ev.request, 403, now)  # REGISTER needs a registrar; others: not ours
+            if ev.request.method == "REGISTER" and self.registrar is not None:
+                ep.respond(ev.request, self.registrar.handle(ev.request, ev.addr, now), now)
+                self._registrar_changed(now)
+            else:
+                ep.respond(ev.request, 405, now)  # SUBSCRIBE, MESSAGE...: not for agents
             return
         call = getattr(ev, "call", None)
         line = self._lines_by_sip.get(call.call_id) if call is not None else None

@@ -453,12 +453,6 @@ class Endpoint:
             entry[0].respond(resp, now)
         return resp
 
-    def reply(self, request: Request, response: Response, now: float) -> None:
-        """Send a response built elsewhere (the registrar's) to an :class:`IncomingRequest`."""
-        entry = self._server.get(server_key(request))
-        if entry is not None:
-            entry[0].respond(response, now)
-
     def _uas_response(self, call: Call, status: int) -> Response:
         assert call.dialog is not None
         resp = response_to(call.invite, status)

@@ -215,6 +215,9 @@ def _sip_demo(scenario: Path, url: str, seconds: float) -> None:
         t.add_row(key, str(s.get(key, "")))
     t.add_row("abandon_rate", f"{float(s.get('abandon_rate', 0.0)):.2%}")
     t.add_row("SIP outcomes at the PBX", ", ".join(f"{k}: {v}" for k, v in sorted(res.pbx.items())))
+    t.add_row("bridged to agents' SIP phones", str(res.bridges))
+    t.add_row("customers who heard their agent", str(res.heard_agent))
+    t.add_row("agents' phones that heard a customer", str(res.agents_heard_customers))
     out.print(t)
     c = res.counts
     out.print(

@@ -118,3 +118,24 @@ def test_sip_demo_names_what_is_wrong_in_a_scenario(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "called_party.ivr: keys must be single DTMF digits, got ['12']" in r.stderr
     assert not db.exists()  # refused before anything was dialled or stored
+
+
+async def test_sip_demo_bridges_customers_to_agents_phones(tmp_path: Path) -> None:
+    """The demo's agents work on SIP phones registered with the engine: live
+    answers are bridged to them and audio crosses each bridge both ways."""
+    db = tmp_path / "bridge.db"
+    res = await run_sip_demo(
+        ROOT / "config" / "scenarios" / "demo-sip.toml", f"sqlite+aiosqlite:///{db}", seconds=12
+    )
+    connected = res.counts.results.get("connected", 0)
+    assert connected > 0 and res.bridges >= connected, (res.bridges, res.counts.results)
+    # the PBX people heard the agents' phones (700 Hz) and the phones heard them back
+    assert res.heard_agent > 0 and res.agents_heard_customers > 0, res
+    with sqlite3.connect(db) as conn:
+        delays = [
+            r[0]
+            for r in conn.execute(
+                "select connect_delay_s from attempts where result = 'connected'"
+            ).fetchall()
+        ]
+    assert delays and all(d is not None and d >= 0 for d in delays), delays

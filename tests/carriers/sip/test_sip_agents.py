@@ -223,3 +223,53 @@ async def test_a_phone_that_never_answers_times_out() -> None:
     finally:
         await rig.carrier.stop()
         await rig.pbx.server.stop()
+
+
+async def test_a_registered_phone_is_called_at_its_binding() -> None:
+    rig = await make_rig(agent_users=(("alice", "s3cret"), ("bob", "other")))
+    try:
+        phone = SipPhone(rig.clock, "alice", rig.carrier.local_addr, password="s3cret")
+        await phone.start()
+        await asyncio.wait_for(phone.registered.wait(), 5.0)
+        assert rig.carrier.registrar is not None
+        binding = rig.carrier.registrar.lookup("alice", rig.clock.monotonic())
+        assert binding is not None and binding.addr == phone.addr
+        # the phone shares 127.0.0.1 with the trunk: its traffic is still the agent's
+        rig.carrier.nail_up(AgentLegRequest("alice", "alice"))
+        ev = await rig.line_event("alice")
+        assert isinstance(ev, AgentLineUp) and phone.answered == 1, ev
+        await bridged_call(rig, "alice")
+        await rig.calls.wait("c1")
+        leg = await rig.pbx.wait_ended()
+        assert abs(leg.heard_hz - AGENT_HZ) < 25 and phone.heard_tone(CUSTOMER_HZ)
+        await phone.stop()  # BYE, then REGISTER with Expires: 0
+        down = await rig.line_event("alice")
+        assert isinstance(down, AgentLineDown)
+        for _ in range(100):
+            if rig.carrier.registrar.lookup("alice", rig.clock.monotonic()) is None:
+                break
+            await asyncio.sleep(0.01)
+        assert rig.carrier.registrar.lookup("alice", rig.clock.monotonic()) is None
+    finally:
+        await rig.carrier.stop()
+        await rig.pbx.server.stop()
+
+
+async def test_a_wrong_password_registers_nothing() -> None:
+    rig = await make_rig(agent_users=(("alice", "s3cret"),))
+    try:
+        phone = SipPhone(rig.clock, "alice", rig.carrier.local_addr, password="guess")
+        await phone.start()
+        for _ in range(200):
+            if phone.register_failure is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert phone.register_failure is not None and phone.register_failure.startswith("40")
+        assert not phone.registered.is_set()
+        rig.carrier.nail_up(AgentLegRequest("alice", "alice"))
+        ev = await rig.line_event("alice")
+        assert isinstance(ev, AgentLineDown) and "no phone registered as 'alice'" in ev.cause
+        await phone.stop()
+    finally:
+        await rig.carrier.stop()
+        await rig.pbx.server.stop()
