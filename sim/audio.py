@@ -61,6 +61,28 @@ def _finish(rng: np.random.Generator, x: np.ndarray, level: float) -> np.ndarray
     return np.asarray(np.clip(x * 32767, -32768, 32767), dtype=np.int16)
 
 
+def speech_end_s(
+    samples: npt.NDArray[np.int16], loud_rms: float = 300.0, pause_s: float | None = None
+) -> float:
+    """Where speech stops, for measuring what follows it (the connect delay): the
+    end of the last 20 ms frame louder than ``loud_rms``, or with ``pause_s`` the
+    end of the first utterance (speech followed by at least that much quiet), as
+    in "Hello?" ... "Hello, who is it?"."""
+    n = len(samples) // 160
+    if n == 0:
+        return 0.0
+    frames = samples[: n * 160].astype(np.float64).reshape(n, 160)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames * frames, axis=1)) >= loud_rms)
+    if len(loud) == 0:
+        return 0.0
+    end = int(loud[-1]) + 1
+    if pause_s is not None:
+        gaps = np.flatnonzero(np.diff(loud) * 160 / 8000 > pause_s)
+        if len(gaps):
+            end = int(loud[gaps[0]]) + 1
+    return end * 160 / 8000
+
+
 def human_clip(rng: np.random.Generator, idx: int) -> AudioClip:
     lead = rng.uniform(0.15, 0.9)
     words = rng.uniform(0.35, 1.1)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from carriers.simulated import PartyKind
 from carriers.sip.carrier import SipCarrierParams
 from dialer.campaign import AmdAction, DialMode
 from dialer.clock import perf_counter
@@ -24,8 +25,9 @@ from dialer.config import (
 from dialer.runtime import Runtime
 from dialer.store import repo
 from dialer.store.db import Database
+from sim.audio import speech_end_s
 from sim.scenario import Scenario, load_scenario
-from sim.sip_pbx import SipPbxParams
+from sim.sip_pbx import LegEnded, LegStarted, SipPbxParams
 from sim.sip_pbx_server import SipPbxServer
 from sim.sip_phones import SipPhone, start_phones
 from sim.sip_world import SipWorld
@@ -90,6 +92,12 @@ class SipDemoResult:
     bridges: int = 0  # customers bridged to an agent's phone by the SIP carrier
     heard_agent: int = 0  # PBX people who heard the agent's tone through the bridge
     agents_heard_customers: int = 0  # phones that heard a customer's reply tone
+    # per bridged person, measured at the PBX: the end of their greeting to the
+    # first agent audio they heard (the 2-second rule, from the far end); the
+    # greeting is their first utterance ("Hello?"), or with _all all their speech
+    heard_delays: list[float] = field(default_factory=list)
+    heard_delays_all: list[float] = field(default_factory=list)
+    bridge_to_audio: list[float] = field(default_factory=list)  # carrier: bridge -> tone
 
 
 def demo_config(sc: Scenario, scenario_path: Path, pbx_port: int) -> EngineConfig:
@@ -139,12 +147,25 @@ async def run_sip_demo(
 ) -> SipDemoResult:
     sc = load_scenario(scenario_path)
     heard: list[float] = []
+    delays: list[float] = []
+    delays_all: list[float] = []
+
+    def on_leg(ev: LegStarted | LegEnded) -> None:
+        if not isinstance(ev, LegEnded) or ev.heard_at is None or ev.answered_at is None:
+            return
+        heard.append(ev.heard_hz)
+        truth = server.pbx.truth.get(ev.call_id)
+        if truth is not None and truth.kind is PartyKind.PERSON and truth.clip is not None:
+            first = ev.answered_at + speech_end_s(truth.clip.samples, pause_s=0.3)
+            delays.append(ev.heard_at - first)
+            delays_all.append(ev.heard_at - ev.answered_at - speech_end_s(truth.clip.samples))
+
     server = SipPbxServer.from_scenario(
         sc,
         host="127.0.0.1",
         port=0,
         params=SipPbxParams(reply_tone_hz=CUSTOMER_TONE_HZ),
-        on_event=lambda ev: heard.append(getattr(ev, "heard_hz", 0.0)),
+        on_event=on_leg,
     )
     _, port = await server.start()
     db = Database(db_url)
@@ -178,6 +199,9 @@ async def run_sip_demo(
             bridges=sip.stats.bridges if sip is not None else 0,
             heard_agent=sum(1 for hz in heard if abs(hz - AGENT_TONE_HZ) < 25),
             agents_heard_customers=sum(p.heard_tone(CUSTOMER_TONE_HZ) for p in world.phones),
+            heard_delays=delays,
+            heard_delays_all=delays_all,
+            bridge_to_audio=list(sip.stats.bridge_to_audio) if sip is not None else [],
         )
     finally:
         if rt is not None:
