@@ -6,6 +6,7 @@ import typer
 
 from dialer.cli.admin import campaigns as campaign_app
 from dialer.cli.admin import tokens as token_app
+from dialer.cli.agent_phone import agent_phone as agent_phone_command
 from dialer.cli.amd import app as amd_app
 from dialer.cli.call import call as call_command
 from dialer.cli.common import set_db_url
@@ -45,6 +46,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
 app.command("run")(run_command)
 app.command("call")(call_command)
+app.command("agent-phone")(agent_phone_command)
 app.add_typer(report_app, name="report")
 
 
