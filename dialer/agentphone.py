@@ -383,7 +383,16 @@ class AgentPhone:
     def status(self) -> str:
         return str(self.phone.get_status().value).lower()
 
+    def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
+        # pyVoIP's receive threads die with a traceback when it closes their socket
+        # on stop or after failing to register: expected then, reported otherwise.
+        if self._stop.is_set() or self.status in ("failed", "inactive", "deregistering"):
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        self.report(f"pyVoIP thread {name!r} failed: {args.exc_type.__name__}: {args.exc_value}")
+
     def start(self) -> None:
+        threading.excepthook = self._thread_failed
         try:
             self.phone.start()
         except OSError as exc:

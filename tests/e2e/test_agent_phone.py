@@ -142,8 +142,11 @@ def phone_cmd(server: Addr, record: Path, seconds: float) -> list[str]:
 
 
 async def _call_the_phone(
-    tmp_path: Path, codec: Codec, *, phone_hangs_up: bool
+    tmp_path: Path, codec: Codec, *, ender: str
 ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16], str, TestPbx]:
+    """Call the phone and play 500 Hz to it until ``ender`` ends the call: "seconds"
+    (the phone's --seconds), "bye" (we hang up) or "sigterm" (the phone is told to
+    stop).  Returns what we received, what the phone recorded, its output."""
     loop = asyncio.get_running_loop()
     clock = RealClock(loop)
     pbx = TestPbx(loop)
@@ -154,9 +157,11 @@ async def _call_the_phone(
 
     stream = RtpStream(clock, RtpPortPool("127.0.0.1"), loop, on_frames)
     record = tmp_path / "phone.wav"
-    seconds = 7.0 if phone_hangs_up else 9.0
+    cmd = phone_cmd(pbx.addr, record, 7.0 if ender == "seconds" else 9.0)
+    if ender == "sigterm":
+        cmd = cmd[: cmd.index("--seconds")]  # until told to stop
     proc = subprocess.Popen(
-        phone_cmd(pbx.addr, record, seconds),
+        cmd,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -189,13 +194,16 @@ async def _call_the_phone(
         session = MediaSession(payload_type=codec.payload_type, telephone_event_pt=None)
         stream.start(session, (media.address, media.port))
         stream.play_samples(tone(500, 15.0), lambda: None)
-        if phone_hangs_up:
-            ended = await pbx.wait_for(first(CallEnded, lambda e: e.call is call), 20.0)
-            assert ended.by_remote, "the phone should have sent BYE at --seconds"
-        else:
+        if ender == "bye":
             await asyncio.sleep(4.0)
             pbx.ep.bye(call, loop.time())
             pbx.flush()
+        else:
+            if ender == "sigterm":
+                await asyncio.sleep(4.0)
+                proc.terminate()
+            ended = await pbx.wait_for(first(CallEnded, lambda e: e.call is call), 20.0)
+            assert ended.by_remote, f"the phone should have sent BYE ({ender})"
         removed = await pbx.wait_for(first(BindingRemoved), 20.0)
         assert removed.reason == "unregistered", removed
         output, _ = await loop.run_in_executor(None, lambda: proc.communicate(timeout=30))
@@ -216,14 +224,14 @@ async def _call_the_phone(
 
 
 @pytest.mark.parametrize(
-    ("codec", "phone_hangs_up"), [(PCMU, True), (PCMA, False)], ids=["PCMU", "PCMA"]
+    ("codec", "ender"),
+    [(PCMU, "seconds"), (PCMA, "bye"), (PCMU, "sigterm")],
+    ids=["PCMU-phone-hangs-up", "PCMA-we-hang-up", "PCMU-sigterm"],
 )
 async def test_agent_phone_auto_answers_and_audio_flows_both_ways(
-    tmp_path: Path, codec: Codec, phone_hangs_up: bool
+    tmp_path: Path, codec: Codec, ender: str
 ) -> None:
-    ours, theirs, output, _pbx = await _call_the_phone(
-        tmp_path, codec, phone_hangs_up=phone_hangs_up
-    )
+    ours, theirs, output, _pbx = await _call_the_phone(tmp_path, codec, ender=ender)
     print(output)
     assert "registration: registered" in output and f"call: answered ({codec.name})" in output
     # what our RTP side got from the phone: its 1200 Hz tone
