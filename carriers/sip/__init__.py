@@ -40,6 +40,10 @@ Nothing here opens a socket or reads a clock.  The layers, bottom up:
   ``IncomingCall`` (answer with ``answer``/``ring``/``reject``), ``IncomingRequest``
   (``respond``), ``AuthRequired``.  Commands: ``cancel`` (held until a provisional
   arrives, per RFC 3261 §9.1), ``bye``, ``options``.
+* :mod:`carriers.sip.registrar`: :class:`Registrar` answers agents' REGISTERs
+  (``handle(request, source, now) -> Response``, sent with ``Endpoint.respond``),
+  keeps their bindings (``lookup(user, now)``: the newest), expires them at
+  ``get_timer()`` and reports ``BindingAdded`` / ``BindingRemoved`` events.
 * :func:`carriers.sip.outcome.outcome_for_status` maps final responses to outcomes;
   :mod:`carriers.sip.security` builds stateless 400/403 replies (or None: drop).
 """

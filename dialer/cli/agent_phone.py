@@ -69,7 +69,10 @@ def agent_phone(
     ] = None,
     seconds: Annotated[
         float | None,
-        typer.Option("--seconds", help="Hang up, unregister and exit after N s (default: Ctrl-C)."),
+        typer.Option(
+            "--seconds",
+            help="Hang up, unregister and exit N s after registering (default: Ctrl-C).",
+        ),
     ] = None,
     local_ip: Annotated[
         str | None,
