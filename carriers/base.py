@@ -185,6 +185,14 @@ class Carrier(Protocol):
 
     def unbridge(self, call_id: str) -> None: ...
 
+    def transfer(self, call_id: str, number: str, on_result: Callable[[bool, str], None]) -> None:
+        """Connect the answered customer leg to ``number`` (E.164) through the
+        carrier: a new call to it, joined to the customer's when answered.  The
+        customer's call then lasts until either side hangs up (its :class:`Ended`
+        as usual).  ``on_result(ok, cause)`` follows, never from inside this call:
+        ``ok`` once the number answered, else why it did not."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...

@@ -64,6 +64,7 @@ class SimulatedPbxParams:
     post_dial_delay_s: float = 0.4  # dial to first ringing
     busy_tone_s: float = 2.0
     bad_number_s: float = 1.5
+    transfer_answer_s: float = 3.0  # a transfer's number rings this long, then answers
 
 
 @dataclass(slots=True, eq=False)
@@ -220,6 +221,27 @@ class SimulatedPbx:
         if leg is not None:
             leg.bridged = False
 
+    def transfer(self, call_id: str, number: str, on_result: Callable[[bool, str], None]) -> None:
+        """The number answers after ``transfer_answer_s``; the person then talks for
+        their talk time, as with an agent (a number that is down is not modelled)."""
+        leg = self._legs.get(call_id)
+        if leg is None or leg.ended:
+            self._after(0.0, lambda: on_result(False, "the customer's call has ended"))
+            return
+        self._cancel(leg)
+        leg.bridged = True  # no more keys; the person talks to whoever answers
+
+        def answered() -> None:
+            if call_id not in self._legs or leg.ended:
+                return
+            on_result(True, "")
+            leg.timer = self._after(
+                leg.behaviour.talk_s,
+                lambda: self._end(call_id, CallOutcome.ANSWERED, None, "bye"),
+            )
+
+        leg.timer = self._after(self.params.transfer_answer_s, answered)
+
     # -- internals -------------------------------------------------------------------
     def _after(self, delay: float, fn: Callable[[], None]) -> object:
         return self.scheduler.call_at(self.scheduler.monotonic() + delay, fn)
@@ -246,8 +268,11 @@ class SimulatedPbx:
             return
         leg.answered = True
         b = leg.behaviour
+        leg.timer = None  # the ring timer, which brought us here
         self._emit(Answered(call_id, self.scheduler.monotonic(), clip=b.clip))
-        if call_id not in self._legs or leg.ended:
+        if call_id not in self._legs or leg.ended or leg.timer is not None:
+            # the engine already gave them something to hear (an IVR message, a
+            # bridge), whose own timer decides when they hang up
             return
         # a person who hears nothing for too long hangs up; a machine stops recording
         limit = b.patience_s if b.kind is PartyKind.PERSON else b.machine_s

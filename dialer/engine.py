@@ -974,6 +974,9 @@ class Engine:
             self.opt_out(call.number, "ivr", "", call.lead.contact_id, call.call_id)
             self._ivr_end(call, "opt_out", ivr.opt_out_confirmation)
             return
+        if action == "transfer" and ivr.transfer_to is not None:
+            self._ivr_transfer(call, ivr.transfer_to)
+            return
         agent = next(iter(self._ready), None)
         if agent is None:
             self._ivr_end(call, "agent_unavailable", ivr.no_agent_message)
@@ -983,6 +986,30 @@ class Engine:
         self._move(call, S.WAITING_AGENT, "ivr menu")
         call.connect_deadline = now + self.settings.connect_window_s
         self._connect(call, agent, now)
+
+    def _ivr_transfer(self, call: Call, number: str) -> None:
+        """The person asked for the business's number: they hear the hold message
+        while the carrier calls it and joins them; the call stays in the IVR state
+        until either side hangs up."""
+        ivr = self.settings.ivr
+        assert ivr is not None
+        call_id = call.call_id
+
+        def result(ok: bool, cause: str) -> None:
+            live = self.calls.get(call_id)
+            if live is None or live.state is not S.IVR:
+                return
+            if ok:
+                self._ivr_outcome(live, "transferred")
+                self.recorder.attempt_updated(call_id, {"agent": f"transfer:{number}"})
+                return
+            self._alert("transfer_failed", f"transfer of {call_id} to {number} failed: {cause}")
+            self._ivr_end(live, "transfer_failed", ivr.transfer_failed_message)
+
+        call.result = CallResult.IVR_COMPLETED
+        self._ivr_say(
+            call, ivr.transfer_message, lambda: self.carrier.transfer(call_id, number, result)
+        )
 
     def _connect(self, call: Call, agent_id: str, now: float) -> None:
         if call.timer is not None:

@@ -4,7 +4,9 @@ A campaign with an ``[campaigns.ivr]`` table plays a message to every person who
 answers (rendered per contact from a Jinja2 template in a sandbox, so a list's
 fields cannot reach anything but their own values), then offers a DTMF menu:
 ``opt_out`` (the number goes on the campaign's DNC list, and the person hears a
-confirmation), ``agent`` (the call joins the agent queue) and ``repeat``.  No key
+confirmation), ``agent`` (the call joins the agent queue), ``transfer`` (the
+carrier connects the person to ``transfer_to``, a number of the business, such as
+its inbound service line) and ``repeat``.  No key
 repeats the message once, then says goodbye.
 
 Speech comes from a :class:`Speech` port: espeak-ng in production
@@ -35,8 +37,9 @@ from scipy.io import wavfile
 
 from carriers.base import AudioClip
 from carriers.rtp.prompt import PromptError, convert, load_wav
+from dialer.contacts import normalise_number
 
-MenuAction = Literal["opt_out", "agent", "repeat"]
+MenuAction = Literal["opt_out", "agent", "transfer", "repeat"]
 DEFAULT_MENU: dict[str, MenuAction] = {"9": "opt_out", "2": "agent"}
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
@@ -53,6 +56,12 @@ class IvrSettings(BaseModel):
     menu: dict[str, MenuAction] = Field(default_factory=lambda: dict(DEFAULT_MENU))
     opt_out_confirmation: str = "You will not be called again. Goodbye."
     no_agent_message: str = "Sorry, nobody can take your call now. Goodbye."
+    # "transfer": where the carrier connects the person (E.164, or national for
+    # transfer_region), and what they hear meanwhile and if the number does not answer
+    transfer_to: str | None = None
+    transfer_region: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
+    transfer_message: str = "Please hold while we connect you."
+    transfer_failed_message: str = "Sorry, we cannot connect you now. Please call us back. Goodbye."
     goodbye: str = "Goodbye."
     input_timeout_s: float = Field(default=5.0, ge=1.0, le=60.0)
     repeats: int = Field(default=1, ge=0, le=5)
@@ -76,6 +85,18 @@ class IvrSettings(BaseModel):
         if bad:
             raise ValueError(f"menu keys must be one DTMF digit (0-9, * or #), got {bad}")
         return v
+
+    @model_validator(mode="after")
+    def _transfer(self) -> IvrSettings:
+        keys = sorted(k for k, action in self.menu.items() if action == "transfer")
+        if keys and self.transfer_to is None:
+            raise ValueError(f"menu key {keys[0]!r} transfers, but transfer_to is not set")
+        if self.transfer_to is not None:
+            try:
+                self.transfer_to = normalise_number(self.transfer_to, self.transfer_region)
+            except ValueError as exc:
+                raise ValueError(f"transfer_to: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _wav(self) -> IvrSettings:

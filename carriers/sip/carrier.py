@@ -195,6 +195,14 @@ class _Leg:
     timers: dict[str, object] = field(default_factory=dict)
     frames: int = 0
     line: _Line | None = None  # the agent's leg this customer is bridged to
+    partner: _Leg | None = None  # a transfer: the other call leg this one is joined to
+
+
+@dataclass(eq=False, slots=True)
+class _Transfer:
+    customer: _Leg
+    on_result: Callable[[bool, str], None]
+    joined: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -270,6 +278,8 @@ class SipCarrier:
         self.registrar: Registrar | None = None
         self._registrar_timer: object | None = None
         self._tone = _connect_tone(params.connect_tone_hz, params.connect_tone_s)
+        # transfers: our own calls to transfer targets, by their call ids
+        self._transfers: dict[str, _Transfer] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -503,6 +513,40 @@ class SipCarrier:
             delays.append(max(0.0, sent - t_bridge))
 
         self.scheduler.call_at(self.scheduler.monotonic() + 0.005, check)
+
+    # -- transfers: a customer joined to another number ---------------------------------
+    def transfer(self, call_id: str, number: str, on_result: Callable[[bool, str], None]) -> None:
+        leg = self._legs.get(call_id)
+        now = self.scheduler.monotonic()
+        if leg is None or leg.ended or not leg.answered:
+            self.scheduler.call_at(now, lambda: on_result(False, "the call is not answered"))
+            return
+        xid = f"{call_id}/transfer"
+        if xid in self._transfers:
+            self.scheduler.call_at(now, lambda: on_result(False, "a transfer is under way"))
+            return
+        self._transfers[xid] = _Transfer(leg, on_result)
+        req = leg.request
+        self.dial(DialRequest(xid, number, req.caller_id, 30.0, req.campaign))
+
+    def _transfer_event(self, event: CarrierEvent) -> None:
+        t = self._transfers[event.call_id]
+        customer, target = t.customer, self._legs.get(event.call_id)
+        if isinstance(event, Answered):
+            if target is None or customer.ended:
+                self.hangup(event.call_id)
+                return
+            self._unlink(customer)
+            customer.partner, target.partner = target, customer
+            t.joined = True
+            if customer.stream.session is not None:
+                customer.stream.session.stop_playing()  # the hold message
+            t.on_result(True, "")
+        elif isinstance(event, Ended):
+            del self._transfers[event.call_id]
+            if not t.joined:
+                t.on_result(False, event.cause or event.outcome.value)
+            # joined: whichever side ended first has ended the other (``_finish``)
 
     # -- agents' phones: the nailed-up legs ---------------------------------------------
     def set_line_listener(self, listener: Callable[[AgentLineEvent], None]) -> None:
@@ -937,11 +981,14 @@ class SipCarrier:
     def _frames(self, leg: _Leg, frames: list[Frame], now: float) -> None:
         if not leg.answered or leg.ended:
             return
-        line = leg.line
-        if line is not None and not line.ended:
-            # bridged: the agent hears the customer; the engine has stopped listening
+        relay = leg.line.stream if leg.line is not None and not leg.line.ended else None
+        if leg.partner is not None and not leg.partner.ended:
+            relay = leg.partner.stream
+        if relay is not None:
+            # bridged (an agent) or joined (a transfer): the other side hears this
+            # leg; the engine has stopped listening
             for f in frames:
-                line.stream.forward(f.samples)
+                relay.forward(f.samples)
             self.stats.relayed_frames += len(frames)
             return
         samples = (
@@ -954,10 +1001,12 @@ class SipCarrier:
     def _digits(self, leg: _Leg, digits: list[DigitEvent], now: float) -> None:
         if not leg.answered or leg.ended:
             return  # keys during early media are not an answer to anything we asked
-        line = leg.line
-        if line is not None and not line.ended:
+        relay = leg.line.stream if leg.line is not None and not leg.line.ended else None
+        if leg.partner is not None and not leg.partner.ended:
+            relay = leg.partner.stream
+        if relay is not None:
             for d in digits:
-                line.stream.forward_digit(d.digit, d.duration_s)
+                relay.forward_digit(d.digit, d.duration_s)
             return
         for d in digits:
             self._emit(Dtmf(leg.request.call_id, now, d.digit))
@@ -975,6 +1024,14 @@ class SipCarrier:
             return
         leg.ended = True
         self._unlink(leg)
+        partner, leg.partner = leg.partner, None
+        if partner is not None and not partner.ended:
+            partner.partner = None
+            partner.last_cause = f"the other side of the transfer hung up ({cause})"
+            self.hangup(partner.request.call_id)
+        pending = self._transfers.get(f"{leg.request.call_id}/transfer")
+        if pending is not None and not pending.joined:
+            self.hangup(f"{leg.request.call_id}/transfer")  # the customer left first
         for name in list(leg.timers):
             self._cancel_timer(leg, name)
         self._detach(leg)
@@ -1013,6 +1070,9 @@ class SipCarrier:
 
     # -- helpers ------------------------------------------------------------------------
     def _emit(self, event: CarrierEvent) -> None:
+        if event.call_id in self._transfers:
+            self._transfer_event(event)  # our own call to a transfer target
+            return
         if self._listener is not None:
             self._listener.on_carrier_event(event)
 

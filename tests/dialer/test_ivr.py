@@ -160,6 +160,27 @@ def test_settings_errors_name_the_problem(tmp_path: Path) -> None:
         IvrSettings(message="hi", menu={"9": "explode"})  # type: ignore[dict-item]
     with pytest.raises(ValidationError, match="no such file"):
         IvrSettings(message="hi", prompt_wav=tmp_path / "missing.wav")
+    with pytest.raises(ValidationError, match="menu key '2' transfers, but transfer_to is not set"):
+        IvrSettings(message="hi", menu={"2": "transfer"})
+    with pytest.raises(ValidationError, match="transfer_to: 'call us' is not a phone number"):
+        IvrSettings(message="hi", menu={"2": "transfer"}, transfer_to="call us")
+    ok = IvrSettings(message="hi", menu={"2": "transfer"}, transfer_to="(212) 555-0199")
+    assert ok.transfer_to == "+12125550199"  # national numbers read in transfer_region
+
+
+def test_press_2_transfers_to_the_business_line() -> None:
+    r = ivr_engine([listener("2", at=2.0)], menu={"2": "transfer"}, transfer_to="+12125550199")
+    r.engine.start()
+    r.clock.run(until=20)
+    call_id = r.trace[0][0]
+    assert "Please hold while we connect you." in r.said.texts
+    assert (call_id, {"disposition": "ivr:transferred"}) in r.rec.updates
+    assert (call_id, {"agent": "transfer:+12125550199"}) in r.rec.updates
+    # still in the IVR state while they talk to the business (talk_s = 60)
+    assert r.engine.calls[call_id].state is CallState.IVR
+    r.clock.run(until=120)
+    assert r.engine.results_by_call[call_id] is CallResult.IVR_COMPLETED
+    assert r.engine.counters.ivr_outcomes == {"transferred": 1}
 
 
 def test_desk_agent_is_unaffected_by_keys_outside_ivr() -> None:

@@ -273,3 +273,49 @@ async def test_a_wrong_password_registers_nothing() -> None:
     finally:
         await rig.carrier.stop()
         await rig.pbx.server.stop()
+
+
+async def test_transfer_joins_the_customer_to_another_number(rig: Rig) -> None:
+    rig.carrier.dial(DialRequest("c1", "+15550001111", timeout_s=15))
+    await rig.answered("c1")
+    results: list[tuple[bool, str]] = []
+    rig.carrier.transfer("c1", "+15550002222", lambda ok, why: results.append((ok, why)))
+    for _ in range(300):
+        if results:
+            break
+        await asyncio.sleep(0.01)
+    assert results == [(True, "")]
+    # both are PBX people: each hears the other's greeting through the join and
+    # replies; the first to finish talking hangs up, which ends the other too
+    ended = await rig.calls.wait("c1", timeout=15)
+    legs = [await rig.pbx.wait_ended(), await rig.pbx.wait_ended()]
+    assert {leg.number for leg in legs} == {"+15550001111", "+15550002222"}
+    assert all(leg.heard_at is not None for leg in legs), legs
+    assert "transfer" in ended.cause or ended.by_remote, ended
+    # the transfer's own call never reached the engine's listener
+    assert all(not e.call_id.endswith("/transfer") for e in rig.calls.events)
+
+
+async def test_a_transfer_that_is_not_answered_says_why() -> None:
+    # a PBX with one channel: the transfer's call gets 503 (and no other trunk)
+    rig = await make_rig(pbx_params=replace(FAST, reply_tone_hz=CUSTOMER_HZ, channels=1))
+    try:
+        rig.carrier.dial(DialRequest("c1", "+15550001111", timeout_s=15))
+        await rig.answered("c1")
+        results: list[tuple[bool, str]] = []
+        rig.carrier.transfer("c1", "+15550002222", lambda ok, why: results.append((ok, why)))
+        rig.carrier.transfer("nope", "+15550002222", lambda ok, why: results.append((ok, why)))
+        for _ in range(500):
+            if len(results) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert (False, "the call is not answered") in results, results
+        failed = [r for r in results if r[1] != "the call is not answered"]
+        assert failed and not failed[0][0] and "503" in failed[0][1], results
+        # the customer is still on the line (the engine decides what they hear next)
+        assert rig.carrier.free_channels() >= 0 and "c1" not in rig.calls.ended
+        rig.carrier.hangup("c1")
+        await rig.calls.wait("c1")
+    finally:
+        await rig.carrier.stop()
+        await rig.pbx.server.stop()
