@@ -61,6 +61,16 @@ def _finish(rng: np.random.Generator, x: np.ndarray, level: float) -> np.ndarray
     return np.asarray(np.clip(x * 32767, -32768, 32767), dtype=np.int16)
 
 
+def peak_hz(samples: npt.NDArray[np.int16] | npt.NDArray[np.float64]) -> float:
+    """The strongest frequency in a stretch of 8 kHz audio (8 Hz resolution or
+    better): what tests and the simulator use to tell one tone from another."""
+    x = np.asarray(samples, dtype=np.float64)
+    size = max(1024, len(x))
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), size))
+    spectrum[0] = 0.0
+    return float(np.argmax(spectrum)) * 8000 / size
+
+
 def speech_end_s(
     samples: npt.NDArray[np.int16], loud_rms: float = 300.0, pause_s: float | None = None
 ) -> float:

@@ -73,6 +73,7 @@ from carriers.sip.sdp import (
 from carriers.sip.sdp import MediaParams as SdpMedia
 from carriers.sip.transaction import TimerParams
 from carriers.sip.uri import SipUri
+from sim.audio import peak_hz
 
 PTIME = 0.02  # one G.711 packet of 160 samples
 _MAX_CATCH_UP = 0.2  # further behind than this, skip media ticks instead of bursting
@@ -316,7 +317,7 @@ class SipPbx:
         samples = g711.decode(packet.payload, packet.payload_type).astype(np.float64)
         if len(samples) and float(np.sqrt(np.mean(samples * samples))) >= self.params.heard_rms:
             leg.heard_at = now
-            leg.heard_hz = _peak_hz(samples)
+            leg.heard_hz = peak_hz(samples)
             b = leg.behaviour
             if b.kind is PartyKind.PERSON and self._reply_tone is not None and media is not None:
                 media.stop_playing()  # they answer at once, over what was queued
@@ -613,13 +614,6 @@ def _require_ip(host: str) -> str:
 def _tone(freqs: tuple[float, ...], seconds: float, level: float) -> npt.NDArray[np.float64]:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     return level * sum((np.sin(2 * np.pi * f * t) for f in freqs), np.zeros(len(t)))
-
-
-def _peak_hz(samples: npt.NDArray[np.float64]) -> float:
-    """The strongest frequency in a short stretch of audio (about 8 Hz resolution)."""
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), 1024))
-    spectrum[0] = 0.0
-    return float(np.argmax(spectrum)) * SAMPLE_RATE / 1024
 
 
 def _ringback(noise: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:

@@ -36,6 +36,7 @@ from carriers.sip.sdp import SdpError, SdpNegotiationError, build_answer, parse_
 from carriers.sip.transport import SipTransport
 from carriers.udp import Addr
 from dialer.clock import Clock
+from sim.audio import peak_hz
 
 log = logging.getLogger(__name__)
 
@@ -240,14 +241,6 @@ class SipPhone:
     def heard_tone(self, hz: float, tolerance_hz: float = 25.0) -> bool:
         """Whether some 100 ms the phone heard had ``hz`` as its strongest frequency."""
         return any(abs(p - hz) <= tolerance_hz for b in self.bursts for p in b.peaks)
-
-
-def peak_hz(samples: npt.NDArray[np.int16]) -> float:
-    """The strongest frequency in a stretch of 8 kHz audio (about 8 Hz resolution)."""
-    x = samples.astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), max(1024, len(x))))
-    spectrum[0] = 0.0
-    return float(np.argmax(spectrum)) * SAMPLE_RATE / max(1024, len(x))
 
 
 async def start_phones(

@@ -10,21 +10,15 @@ from pathlib import Path
 import uvicorn
 
 from dialer.api import create_app
-from dialer.config import parse_config
 from dialer.runtime import Runtime
 from dialer.store.db import Database
 from sim.sip_pbx import SipPbxParams
 from sim.sip_phones import SipPhone
-from sim.sip_world import SipWorld
-from tests.conftest import ADMIN, ANYTIME_CALLTIMES, need_tool
+from tests.conftest import ADMIN, need_tool
+from tests.e2e.sip_agents_rig import ContactsWorld, sip_agents_config
 from tests.e2e.test_desktop_browser import _Server, agent_token
 from tests.sim.uac import scenario as pbx_scenario
 from tests.sim.uac import start_pbx
-
-
-class _Contacts(SipWorld):
-    def fill_list(self, campaign: object) -> list[tuple[str, dict[str, str]]]:
-        return [(f"+1212555{i:04d}", {"name": f"Customer {i}"}) for i in range(5)]
 
 
 async def test_desktop_shows_the_phone_line(tmp_path: Path) -> None:
@@ -35,34 +29,11 @@ async def test_desktop_shows_the_phone_line(tmp_path: Path) -> None:
         talk='{ kind = "fixed", mean = 600 }', ring='{ kind = "fixed", mean = 0.3 }'
     )
     pbx = await start_pbx(people, SipPbxParams(post_dial_delay_s=0.05, reply_tone_hz=1000.0))
-    cfg = parse_config(
-        f"""
-stats_interval_s = 0.5
-shutdown_grace_s = 2
-bootstrap_admin_token = "{ADMIN}"
-[carrier]
-kind = "sip"
-bind_port = 0
-rtp_port_min = 0
-rtp_port_max = 0
-[[carrier.trunks]]
-name = "pbx"
-host = "127.0.0.1"
-port = {pbx.addr[1]}
-[carrier.agents]
-users = {{ ann = "ann-pw" }}
-[[campaigns]]
-name = "desk1"
-list = "l1"
-mode = "progressive"
-agents = "desktop"
-amd_enabled = false
-no_answer_timeout_s = 15
-calltimes = "{ANYTIME_CALLTIMES}"
-"""
+    cfg = sip_agents_config(
+        pbx.addr[1], {"ann": "ann-pw"}, extra=f'bootstrap_admin_token = "{ADMIN}"'
     )
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}")
-    world = _Contacts(people, 1, cfg.carrier.params())  # type: ignore[union-attr]
+    world = ContactsWorld(people, 1, cfg.carrier.params())  # type: ignore[union-attr]
     rt = Runtime(cfg, db, world)
     await rt.start()
     server = _Server(
@@ -89,7 +60,7 @@ calltimes = "{ANYTIME_CALLTIMES}"
             page = await browser.new_page(viewport={"width": 1200, "height": 800})
             await page.goto(f"http://127.0.0.1:{port}/agent")
             await page.fill("#token", token)
-            await page.fill("#campaign", "desk1")
+            await page.fill("#campaign", "desk")
             await page.click("#login")
             pill = "document.getElementById('phone').textContent"
             await page.wait_for_function(f"{pill} === 'phone connected'", timeout=10000)

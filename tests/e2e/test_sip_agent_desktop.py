@@ -10,22 +10,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from dialer.config import SipCarrierConfig, parse_config
 from dialer.runtime import Runtime
 from dialer.store.db import Database
 from sim.sip_pbx import SipPbxParams
 from sim.sip_phones import SipPhone
-from sim.sip_world import SipWorld
-from tests.conftest import ANYTIME_CALLTIMES
+from tests.e2e.sip_agents_rig import ContactsWorld, sip_agents_config
 from tests.sim.uac import scenario as pbx_scenario
 from tests.sim.uac import start_pbx
 
 AGENT_HZ, CUSTOMER_HZ = 700.0, 1000.0
-
-
-class _Contacts(SipWorld):
-    def fill_list(self, campaign: object) -> list[tuple[str, dict[str, str]]]:
-        return [(f"+1212555{i:04d}", {"name": f"Customer {i}"}) for i in range(5)]
 
 
 async def _message(
@@ -45,37 +38,10 @@ async def test_desktop_agent_on_a_sip_phone(tmp_path: Path) -> None:
         talk='{ kind = "fixed", mean = 1.5 }', ring='{ kind = "fixed", mean = 0.3 }'
     )
     pbx = await start_pbx(people, SipPbxParams(post_dial_delay_s=0.05, reply_tone_hz=CUSTOMER_HZ))
-    cfg = parse_config(
-        f"""
-stats_interval_s = 0.2
-shutdown_grace_s = 2
-[carrier]
-kind = "sip"
-bind_port = 0
-rtp_port_min = 0
-rtp_port_max = 0
-[[carrier.trunks]]
-name = "pbx"
-host = "127.0.0.1"
-port = {pbx.addr[1]}
-max_cps = 20
-[carrier.agents]
-users = {{ alice = "s3cret" }}
-[[campaigns]]
-name = "desk"
-list = "l1"
-mode = "progressive"
-agents = "desktop"
-amd_enabled = false
-no_answer_timeout_s = 15
-wrap_up_s = 0
-calltimes = "{ANYTIME_CALLTIMES}"
-"""
-    )
-    assert isinstance(cfg.carrier, SipCarrierConfig)
+    cfg = sip_agents_config(pbx.addr[1], {"alice": "s3cret"})
     db_path = tmp_path / "desk.db"
     db = Database(f"sqlite+aiosqlite:///{db_path}")
-    world = _Contacts(people, 1, cfg.carrier.params())
+    world = ContactsWorld(people, 1, cfg.carrier.params())  # type: ignore[union-attr]
     rt = Runtime(cfg, db, world)
     await rt.start()
     phone: SipPhone | None = None

@@ -24,14 +24,13 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from dialer.config import SipCarrierConfig, parse_config
 from dialer.runtime import Runtime
 from dialer.store.db import Database
+from sim.audio import peak_hz
 from sim.sip_pbx import LegEnded, SipPbxParams
-from sim.sip_phones import peak_hz
-from sim.sip_world import SipWorld
 from tests.carriers.sip.peers import free_udp_port, tone
-from tests.conftest import ANYTIME_CALLTIMES, ROOT, need_tool
+from tests.conftest import ROOT, need_tool
+from tests.e2e.sip_agents_rig import ContactsWorld, sip_agents_config
 from tests.sim.uac import scenario as pbx_scenario
 from tests.sim.uac import start_pbx
 
@@ -53,11 +52,6 @@ module\tsndfile.so
 module_app\taccount.so
 module_app\tmenu.so
 """
-
-
-class _Contacts(SipWorld):
-    def fill_list(self, campaign: object) -> list[tuple[str, dict[str, str]]]:
-        return [(f"+1212555{i:04d}", {"name": f"Customer {i}"}) for i in range(40)]
 
 
 @contextmanager
@@ -176,37 +170,10 @@ async def test_baresip_and_pyvoip_agents_take_bridged_calls(tmp_path: Path) -> N
         pbx_scenario(talk='{ kind = "fixed", mean = 2.5 }', ring='{ kind = "fixed", mean = 0.5 }'),
         SipPbxParams(post_dial_delay_s=0.05, reply_tone_hz=CUSTOMER_HZ),
     )
-    cfg = parse_config(
-        f"""
-stats_interval_s = 0.2
-shutdown_grace_s = 3
-[carrier]
-kind = "sip"
-bind_port = 0
-rtp_port_min = 0
-rtp_port_max = 0
-[[carrier.trunks]]
-name = "pbx"
-host = "127.0.0.1"
-port = {pbx.addr[1]}
-max_cps = 20
-[carrier.agents]
-users = {{ alice = "alice-pw", bob = "bob-pw" }}
-[[campaigns]]
-name = "interop"
-list = "l1"
-mode = "progressive"
-agents = "desktop"
-amd_enabled = false
-no_answer_timeout_s = 15
-wrap_up_s = 0
-calltimes = "{ANYTIME_CALLTIMES}"
-"""
-    )
-    assert isinstance(cfg.carrier, SipCarrierConfig)
+    cfg = sip_agents_config(pbx.addr[1], {"alice": "alice-pw", "bob": "bob-pw"})
     db_path = tmp_path / "interop.db"
     db = Database(f"sqlite+aiosqlite:///{db_path}")
-    world = _Contacts(pbx_scenario(), 1, cfg.carrier.params())
+    world = ContactsWorld(pbx_scenario(), 1, cfg.carrier.params())  # type: ignore[union-attr]
     rt = Runtime(cfg, db, world)
     await rt.start()
     assert world._sip is not None and world._sip.registrar is not None
@@ -227,7 +194,7 @@ calltimes = "{ANYTIME_CALLTIMES}"
                 ),
                 "both phones to register",
             )
-            desk = rt.desks["interop"]
+            desk = rt.desks["desk"]
             boxes = {a: desk.attach(a) for a in taken}
             for a in taken:
                 desk.login(a)

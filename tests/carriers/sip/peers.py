@@ -30,6 +30,7 @@ from carriers.base import (
 from carriers.rtp import g711
 from carriers.sip.carrier import SipCarrier, SipCarrierParams, Trunk
 from dialer.clock import RealClock
+from sim.audio import peak_hz
 
 SCENARIOS = Path(__file__).parent / "sipp"
 LOOPBACK = "127.0.0.1"
@@ -71,11 +72,6 @@ def free_udp_port(even: bool = False) -> int:
 def tone(freq: float, seconds: float, level: float = 8000.0) -> npt.NDArray[np.int16]:
     t = np.arange(int(8000 * seconds)) / 8000.0
     return (level * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-
-
-def peak_hz(samples: npt.NDArray[np.int16]) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
-    return float(np.argmax(spectrum) * 8000.0 / len(samples))
 
 
 @dataclass
