@@ -25,6 +25,7 @@ pyVoIP 1.6.8's quirks, and what is done about them here:
 * For PCMA it encodes with the mu-law encoder: fixed per call (see ``_fix_pcma``).
 * It answers a call 1 s after the INVITE (a Timer), sends every response to the
   registrar's address, ignores CANCEL (answers 200, never 487) and drops OPTIONS.
+* A re-INVITE restarts its RTP threads a second time: prevented (``_start_once``).
 * Stopping sends BYE and then unregisters reading the next datagram as the answer:
   if that is the 200 to the BYE, it believes it unregistered.  So calls are hung
   up first and the BYE's answer is given time to arrive before unregistering.
@@ -300,6 +301,15 @@ def _fix_pcma(client: Any, pcma: Any) -> None:
         client.encode_packet = client.encode_pcma
 
 
+def _start_once(client: Any) -> None:
+    # pyVoIP answers a re-INVITE (session refresh, hold) through gen_ms(), which
+    # calls start() on each RTP client again: a second socket and a second pair of
+    # receive/transmit threads, so the far end gets twice the packets.  Once the
+    # call is answered, later starts are no-ops (renegotiate still updates the
+    # far end's address and port).
+    client.start = lambda: None
+
+
 # --- the phone ------------------------------------------------------------------------
 
 
@@ -450,6 +460,8 @@ class AgentPhone:
             _fix_pcma(client, self._pcma)
         self.report(f"call: incoming from {caller}, answering")
         call.answer()
+        for client in call.RTPClients:
+            _start_once(client)
         self.calls_answered += 1
         codec = call.RTPClients[0].preference
         self.report(f"call: answered ({codec})")

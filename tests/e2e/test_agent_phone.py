@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -141,8 +142,24 @@ def phone_cmd(server: Addr, record: Path, seconds: float) -> list[str]:
     ]  # fmt: skip
 
 
+def reinvite(pbx: TestPbx, call: Call, sdp: bytes, to: Addr) -> None:
+    """A session refresh in the call's dialog (the Endpoint has no API for one)."""
+    d = call.dialog
+    assert d is not None
+    head = (
+        f"INVITE {d.remote_target} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{pbx.addr[1]};branch=z9hG4bKrefresh{d.local_tag};rport\r\n"
+        f"Max-Forwards: 70\r\nFrom: {d.local_uri};tag={d.local_tag}\r\n"
+        f"To: {d.remote_uri};tag={d.remote_tag}\r\nCall-ID: {call.call_id}\r\n"
+        f"CSeq: {d.local_seq + 1} INVITE\r\nContact: <sip:dialer@127.0.0.1:{pbx.addr[1]}>\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n"
+    )
+    pbx.log.append(">>> re-INVITE\n" + head)
+    pbx.sock.sendto(head.encode() + sdp, to)
+
+
 async def _call_the_phone(
-    tmp_path: Path, codec: Codec, *, ender: str
+    tmp_path: Path, codec: Codec, *, ender: str, refresh: bool = False
 ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16], str, TestPbx]:
     """Call the phone and play 500 Hz to it until ``ender`` ends the call: "seconds"
     (the phone's --seconds), "bye" (we hang up) or "sigterm" (the phone is told to
@@ -194,6 +211,15 @@ async def _call_the_phone(
         session = MediaSession(payload_type=codec.payload_type, telephone_event_pt=None)
         stream.start(session, (media.address, media.port))
         stream.play_samples(tone(500, 15.0), lambda: None)
+        if refresh:
+            await asyncio.sleep(1.0)
+            reinvite(pbx, call, offer.serialise(), binding.addr)
+            await pbx.wait_for(
+                lambda _: next(
+                    (m for m in pbx.log if m.startswith("<<<") and "2 INVITE" in m), None
+                ),
+                10.0,
+            )
         if ender == "bye":
             await asyncio.sleep(4.0)
             pbx.ep.bye(call, loop.time())
@@ -301,3 +327,16 @@ def test_wrong_password_fails_registration_with_exit_1(tmp_path: Path) -> None:
     code, output = asyncio.run(go())
     assert code == 1, output
     assert "registration: failed" in output
+
+
+async def test_a_reinvite_is_answered_and_does_not_double_the_phones_stream(tmp_path: Path) -> None:
+    # pyVoIP restarts its RTP threads on a re-INVITE; the phone prevents it.  The
+    # phone's own counters tell: frames its transmitter took vs 20 ms ticks it ran.
+    ours, _theirs, output, _pbx = await _call_the_phone(
+        tmp_path, PCMU, ender="seconds", refresh=True
+    )
+    m = re.search(r"received (\d+) frames \((\d+) silent ticks, \d+ dropped\), sent (\d+)", output)
+    assert m is not None, output
+    ticks, sent = int(m[1]) + int(m[2]), int(m[3])
+    assert sent < 1.2 * ticks + 10, (sent, ticks)
+    assert tone_ratio(ours[4000:], 1200) > 30
