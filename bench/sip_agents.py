@@ -218,13 +218,13 @@ async def bridge_level(n: int, window_s: float) -> dict[str, object]:
         tick(clock.monotonic())
         r0, f0, w0 = (
             resource.getrusage(resource.RUSAGE_SELF),
-            carrier.stats.relayed_frames,
+            carrier.relayed_total(),
             clock.monotonic(),
         )
         await asyncio.sleep(window_s)
         r1, f1, w1 = (
             resource.getrusage(resource.RUSAGE_SELF),
-            carrier.stats.relayed_frames,
+            carrier.relayed_total(),
             clock.monotonic(),
         )
         wall = w1 - w0

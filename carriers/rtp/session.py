@@ -28,6 +28,11 @@ from carriers.rtp.packet import RtpPacket, RtpParseError, seq_delta, ts_delta
 
 MediaEvent = Frame | DigitEvent
 
+# G.711 law to law, code by code (through the linear value each code stands for):
+# a bridge between a PCMU leg and a PCMA leg translates payload bytes, no arithmetic
+_U2A = g711.encode(g711.decode(bytes(range(256)), g711.PT_PCMU), g711.PT_PCMA)
+_A2U = g711.encode(g711.decode(bytes(range(256)), g711.PT_PCMA), g711.PT_PCMU)
+
 PTIME = FRAME_SAMPLES / SAMPLE_RATE
 
 
@@ -103,6 +108,9 @@ class MediaSession:
         self._last_sent_at: float | None = None
         self._talkspurt = True
         self._out: list[bytes] = []
+        # relaying (see relay_packet): our timestamp minus the source's, per source SSRC
+        self._relay_offset: int | None = None
+        self._relay_ssrc: int | None = None
 
     # -- receiving --------------------------------------------------------
 
@@ -296,6 +304,7 @@ class MediaSession:
         self._talkspurt = True
 
     def _send_one(self) -> None:
+        self._relay_offset = None  # our own audio in between: re-anchor the next relay
         if self._dtmf_tx:
             payload, marker, advance = self._dtmf_tx.popleft()
             pt = self.telephone_event_pt
@@ -318,6 +327,42 @@ class MediaSession:
     def datagrams_to_send(self) -> list[bytes]:
         out, self._out = self._out, []
         return out
+
+    @property
+    def idle(self) -> bool:
+        """Nothing of our own queued to send (no prompt, tone or digit)."""
+        return not (self._audio or self._dtmf_tx)
+
+    def relay_packet(self, packet: RtpPacket, src_event_pt: int | None, now: float) -> bytes | None:
+        """A packet received on the bridged leg, re-sent at once as ours: our SSRC
+        and sequence, its timestamps moved onto our timeline (so its own spacing,
+        gaps and DTMF event timestamps are kept), PCMU/PCMA translated to our
+        codec.  None for what we cannot carry.  Forwarding as packets arrive, with
+        no jitter buffer of ours on the way, is what keeps a bridge's delay and
+        cost low; the phone at the end has its own jitter buffer."""
+        pt = packet.payload_type
+        payload = packet.payload
+        if pt == src_event_pt and src_event_pt is not None:
+            if self.telephone_event_pt is None:
+                return None
+            out_pt = self.telephone_event_pt
+        elif pt == g711.PT_PCMU or pt == g711.PT_PCMA:
+            if pt != self.payload_type:
+                payload = payload.translate(_U2A if pt == g711.PT_PCMU else _A2U)
+            out_pt = self.payload_type
+        else:
+            return None
+        if self._relay_offset is None or self._relay_ssrc != packet.ssrc:
+            self._relay_offset = (self._ts - packet.timestamp) & 0xFFFFFFFF
+            self._relay_ssrc = packet.ssrc
+        ts = (packet.timestamp + self._relay_offset) & 0xFFFFFFFF
+        data = RtpPacket(out_pt, self._seq, ts, self.local_ssrc, payload, packet.marker).to_bytes()
+        self._seq = (self._seq + 1) & 0xFFFF
+        if out_pt == self.payload_type:
+            self._ts = (ts + len(payload)) & 0xFFFFFFFF
+        self._last_sent_at = now
+        self.sent_packets += 1
+        return data
 
 
 def relay(src: MediaSession, dst: MediaSession) -> int:

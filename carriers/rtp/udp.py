@@ -19,6 +19,7 @@ import numpy.typing as npt
 from carriers.base import Scheduler
 from carriers.rtp.dtmf import DigitEvent
 from carriers.rtp.jitter import Frame
+from carriers.rtp.packet import RtpPacket, RtpParseError
 from carriers.rtp.session import MediaSession
 from carriers.udp import RTP_READS_PER_WAKEUP, Addr, UdpSocket
 
@@ -145,6 +146,10 @@ class RtpStream:
         self.ignored = 0  # datagrams with no session yet or from a stranger
         self.frames_received = 0
         self.forward_dropped = 0  # relayed frames dropped to bound the bridge's delay
+        # a bridge: packets received here are re-sent at once on that stream, as long
+        # as it has nothing of its own queued (then they are decoded and queued)
+        self.relay_to: RtpStream | None = None
+        self.relayed = 0  # packets re-sent that way
         self.first_sent_at: float | None = None  # when the first RTP left (connect delay)
         self._timer: object | None = None
         self._timer_at: float | None = None
@@ -232,10 +237,32 @@ class RtpStream:
         # a packet read for the early-media session is not the answer's audio
         if session is None or read_for is not session or self.closed:
             return
+        dst = self.relay_to
+        if dst is not None and dst.session is not None and dst.session.idle and not dst.closed:
+            self._relay(session, dst, dst.session, data, now)
+            return
         session.receive_datagram(data, now)
         self._deliver(session, now)
         if session.get_timer() is not None:
             self._arm()
+
+    def _relay(
+        self, session: MediaSession, dst: RtpStream, out: MediaSession, data: bytes, now: float
+    ) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            session.stats.malformed += 1
+            return
+        session.stats.received += 1
+        relayed = out.relay_packet(packet, session.telephone_event_pt, now)
+        if relayed is None or dst.remote is None:
+            session.stats.foreign += 1
+            return
+        if dst.first_sent_at is None:
+            dst.first_sent_at = now
+        dst.sock.sendto(relayed, dst.remote)
+        self.relayed += 1
 
     def _deliver(self, session: MediaSession, now: float) -> None:
         events = session.events()

@@ -470,6 +470,7 @@ class SipCarrier:
             self._unlink(line.customer)
         self._unlink(leg)
         leg.line, line.customer = line, leg
+        leg.stream.relay_to, line.stream.relay_to = line.stream, leg.stream
         self.stats.bridges += 1
         now = self.scheduler.monotonic()
         line.t_bridge = now
@@ -489,11 +490,25 @@ class SipCarrier:
 
     def _unlink(self, leg: _Leg) -> None:
         line, leg.line = leg.line, None
+        self._settle(leg.stream)
         if line is not None and line.customer is leg:
             line.customer = None
             line.t_bridge = None
+            self._settle(line.stream)
             if line.stream.session is not None:
                 line.stream.session.stop_playing()
+
+    def _settle(self, stream: RtpStream) -> None:
+        """End a stream's relaying, counting what it relayed."""
+        stream.relay_to = None
+        self.stats.relayed_frames += stream.relayed
+        stream.relayed = 0
+
+    def relayed_total(self) -> int:
+        """20 ms frames carried across bridges and transfers so far, both ways."""
+        live = [leg.stream for leg in self._legs.values()]
+        live += [line.stream for line in self._lines.values()]
+        return self.stats.relayed_frames + sum(st.relayed for st in live)
 
     def _watch_connect(self, line: _Line) -> None:
         """Record bridge() -> first packet to the agent once it has left."""
@@ -538,6 +553,7 @@ class SipCarrier:
                 return
             self._unlink(customer)
             customer.partner, target.partner = target, customer
+            customer.stream.relay_to, target.stream.relay_to = target.stream, customer.stream
             t.joined = True
             if customer.stream.session is not None:
                 customer.stream.session.stop_playing()  # the hold message
@@ -730,6 +746,7 @@ class SipCarrier:
             del self._lines[line.agent_id]
         if line.addr is not None and not any(x.addr == line.addr for x in self._lines.values()):
             self._transport.unpin(line.addr)
+        self._settle(line.stream)
         line.stream.close()
         key = cause.split(":")[0]
         self.stats.lines_down[key] = self.stats.lines_down.get(key, 0) + 1
@@ -1025,6 +1042,9 @@ class SipCarrier:
         leg.ended = True
         self._unlink(leg)
         partner, leg.partner = leg.partner, None
+        self._settle(leg.stream)
+        if partner is not None:
+            self._settle(partner.stream)
         if partner is not None and not partner.ended:
             partner.partner = None
             partner.last_cause = f"the other side of the transfer hung up ({cause})"
