@@ -18,7 +18,10 @@ Part 2, bridged calls per core.  The engine's SipCarrier alone in this process
 (one asyncio loop, one core): it nails up N agents' phones, dials N customers
 and bridges each on answer; the phones and the PBX run in another process.  In
 steady state every bridged call moves 4 x 50 RTP packets a second through us
-(customer and agent, in and out).  Measured over a window: the process's CPU
+(customer and agent, in and out).  The PBX and the phones run in two more
+processes; on a 2-core machine they compete with the engine for the cores,
+so the level where the peers fall behind (calls end early, set-ups time out)
+can come before the engine's own limit.  Measured over a window: the process's CPU
 time per wall second (cores), frames relayed against the 2 x 50 per second per
 call expected, and event-loop lag p50/p99.  Calls per core = N / cores used.  A
 level holds when >= 98 % of the expected frames were relayed and lag p99 < 20 ms.
@@ -100,9 +103,10 @@ def connect_delay(seconds: float, mode: str) -> dict[str, object]:
 
 
 # -- part 2: the peers' process ----------------------------------------------------------------
-async def peers_main(n: int) -> None:
-    """The PBX (people who talk for ten minutes) and N phones; prints their
-    addresses as one JSON line, then runs until stdin closes."""
+async def peers_main(n: int, role: str) -> None:
+    """The PBX (people who talk for ten minutes) or N phones, each role in its
+    own process; prints its addresses as one JSON line, then runs until stdin
+    closes."""
     from sim.scenario import parse_scenario
     from sim.sip_pbx import SipPbxParams
     from sim.sip_pbx_server import SipPbxServer
@@ -128,19 +132,26 @@ patience = { kind = "fixed", mean = 600.0 }
 """
     )
     clock = RealClock()
-    server = SipPbxServer.from_scenario(
-        sc, host="127.0.0.1", port=0, params=SipPbxParams(channels=n + 10, reply_tone_hz=1000.0)
-    )
-    _, pbx_port = await server.start()
+    loop = asyncio.get_running_loop()
+    if role == "pbx":
+        server = SipPbxServer.from_scenario(
+            sc,
+            host="127.0.0.1",
+            port=0,
+            params=SipPbxParams(channels=n + 10, reply_tone_hz=1000.0),
+        )
+        _, pbx_port = await server.start()
+        print(json.dumps({"pbx": pbx_port}), flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
+        await server.stop()
+        return
     phones = [SipPhone(clock, f"agent{i:04d}", ("127.0.0.1", 5060)) for i in range(n)]
     for p in phones:
         await p.start(register=False)
-    print(json.dumps({"pbx": pbx_port, "phones": [p.uri for p in phones]}), flush=True)
-    loop = asyncio.get_running_loop()
+    print(json.dumps({"phones": [p.uri for p in phones]}), flush=True)
     await loop.run_in_executor(None, sys.stdin.read)
     for p in phones:
         await p.stop(unregister=False)
-    await server.stop()
 
 
 # -- part 2: the engine's side -----------------------------------------------------------------
@@ -169,20 +180,25 @@ class Bridger:
 
 
 async def bridge_level(n: int, window_s: float) -> dict[str, object]:
-    peers = subprocess.Popen(
-        [sys.executable, __file__, "--peers", str(n)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert peers.stdout is not None
-        info = json.loads(
-            await asyncio.get_running_loop().run_in_executor(None, peers.stdout.readline)
+    peers = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--peers", str(n), "--role", role],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
         )
+        for role in ("pbx", "phones")
+    ]
+    try:
+        info: dict[str, object] = {}
+        for proc in peers:
+            assert proc.stdout is not None
+            line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+            info.update(json.loads(line))
         clock = RealClock()
+        pbx_port = int(str(info["pbx"]))
         params = SipCarrierParams(
-            trunks=(Trunk("pbx", "127.0.0.1", info["pbx"], max_concurrent=n + 10, max_cps=100),),
+            trunks=(Trunk("pbx", "127.0.0.1", pbx_port, max_concurrent=n + 10, max_cps=100),),
             bind_host="127.0.0.1",
             bind_port=0,
             rtp_port_min=0,
@@ -195,7 +211,9 @@ async def bridge_level(n: int, window_s: float) -> dict[str, object]:
         carrier.set_line_listener(bridger.on_line)
         await carrier.start()
         # the phones were told port 5060; they answer whoever calls them
-        for i, uri in enumerate(info["phones"]):
+        phones = info["phones"]
+        assert isinstance(phones, list)
+        for i, uri in enumerate(phones):
             carrier.nail_up(AgentLegRequest(f"agent{i:04d}", uri))
         t0 = clock.monotonic()
         while len(bridger.up) < n and clock.monotonic() - t0 < 60:
@@ -249,12 +267,14 @@ async def bridge_level(n: int, window_s: float) -> dict[str, object]:
         await carrier.stop()
         return out
     finally:
-        if peers.stdin is not None:
-            peers.stdin.close()
-        try:
-            peers.wait(20)
-        except subprocess.TimeoutExpired:
-            peers.kill()
+        for proc in peers:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in peers:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def main() -> None:
@@ -262,6 +282,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--peers", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--role", default="pbx", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test)")
     ap.add_argument("--seconds", type=float, default=60.0, help="part 1: seconds per mode")
     ap.add_argument("--levels", default="50,100,200,300", help="part 2: concurrent bridged calls")
@@ -270,7 +291,7 @@ def main() -> None:
     ap.add_argument("--skip-load", action="store_true")
     args = ap.parse_args()
     if args.peers:
-        asyncio.run(peers_main(args.peers))
+        asyncio.run(peers_main(args.peers, args.role))
         return
     seconds = 15.0 if args.quick else args.seconds
     levels = [int(x) for x in ("20,50" if args.quick else args.levels).split(",")]
