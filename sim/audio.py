@@ -71,6 +71,21 @@ def peak_hz(samples: npt.NDArray[np.int16] | npt.NDArray[np.float64]) -> float:
     return float(np.argmax(spectrum)) * 8000 / size
 
 
+def quiet_before_s(samples: npt.NDArray[np.int16], t: float, loud_rms: float = 300.0) -> float:
+    """How long the audio had been quiet at ``t`` seconds: ``t`` minus the end of
+    the last 20 ms frame louder than ``loud_rms`` before it (0 while speech goes
+    on at ``t``; ``t`` when nothing was said).  For a person waiting for an agent,
+    the silence they sat through after their last words."""
+    n = min(len(samples) // 160, int(t * 50))
+    if n <= 0:
+        return max(0.0, t)
+    frames = samples[: n * 160].astype(np.float64).reshape(n, 160)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames * frames, axis=1)) >= loud_rms)
+    if len(loud) == 0:
+        return t
+    return max(0.0, t - (int(loud[-1]) + 1) * 160 / 8000)
+
+
 def speech_end_s(
     samples: npt.NDArray[np.int16], loud_rms: float = 300.0, pause_s: float | None = None
 ) -> float:

@@ -25,7 +25,7 @@ from dialer.config import (
 from dialer.runtime import Runtime
 from dialer.store import repo
 from dialer.store.db import Database
-from sim.audio import speech_end_s
+from sim.audio import quiet_before_s, speech_end_s
 from sim.scenario import Scenario, load_scenario
 from sim.sip_pbx import LegEnded, LegStarted, SipPbxParams
 from sim.sip_pbx_server import SipPbxServer
@@ -92,9 +92,10 @@ class SipDemoResult:
     bridges: int = 0  # customers bridged to an agent's phone by the SIP carrier
     heard_agent: int = 0  # PBX people who heard the agent's tone through the bridge
     agents_heard_customers: int = 0  # phones that heard a customer's reply tone
-    # per bridged person, measured at the PBX: the end of their greeting to the
-    # first agent audio they heard (the 2-second rule, from the far end); the
-    # greeting is their first utterance ("Hello?"), or with _all all their speech
+    # per bridged person, measured at the PBX when the first agent audio reached
+    # them: how long they had been silent since their last words (the 2-second
+    # rule as the person lives it; 0 when the agent came in while they spoke),
+    # and, for reference, that time against the end of all their greeting's speech
     heard_delays: list[float] = field(default_factory=list)
     heard_delays_all: list[float] = field(default_factory=list)
     bridge_to_audio: list[float] = field(default_factory=list)  # carrier: bridge -> tone
@@ -156,9 +157,9 @@ async def run_sip_demo(
         heard.append(ev.heard_hz)
         truth = server.pbx.truth.get(ev.call_id)
         if truth is not None and truth.kind is PartyKind.PERSON and truth.clip is not None:
-            first = ev.answered_at + speech_end_s(truth.clip.samples, pause_s=0.3)
-            delays.append(ev.heard_at - first)
-            delays_all.append(ev.heard_at - ev.answered_at - speech_end_s(truth.clip.samples))
+            t = ev.heard_at - ev.answered_at
+            delays.append(quiet_before_s(truth.clip.samples, t))
+            delays_all.append(t - speech_end_s(truth.clip.samples))
 
     server = SipPbxServer.from_scenario(
         sc,
