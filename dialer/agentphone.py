@@ -15,10 +15,12 @@ pyVoIP 1.6.8's quirks, and what is done about them here:
   by RTP timestamp and read at whatever rate it is called, and its blocking read
   spins past silence.  The transmitter sends one packet per 20 ms by relative
   sleeps (it drifts slower than real time), reading silence when nothing is queued.
-  So the pump below runs on its own 20 ms schedule, keeps a few frames queued for
-  the transmitter by measuring its queue (the source follows the transmitter's
-  real rate, no latency builds up), and plays out received audio at the wall
-  clock rate after a 40 ms prebuffer, dropping the oldest beyond 200 ms.
+  So the transmitter is replaced by one on an absolute schedule
+  (``_paced_transmitter``), and the pump below runs on its own 20 ms schedule,
+  keeps a few frames queued for the transmitter by measuring its queue (the
+  source follows the transmitter's real rate, no latency builds up), and plays
+  out received audio at the wall clock rate after a 40 ms prebuffer, dropping the
+  oldest beyond 200 ms.
 * It keeps every byte of both directions in memory (a BytesIO plus a per-packet
   log) for the whole call; a nailed-up agent call lasts a shift, so both buffers
   are trimmed behind their read positions.
@@ -301,6 +303,37 @@ def _fix_pcma(client: Any, pcma: Any) -> None:
         client.encode_packet = client.encode_pcma
 
 
+def _paced_transmitter(client: Any) -> Callable[[], None]:
+    """A replacement for pyVoIP's RTPClient.trans that sends on an absolute 20 ms
+    schedule.  pyVoIP's own sleeps 20 ms minus the work after each packet, so every
+    oversleep adds up: it sends about 1 % slower than real time (bench/agent_phone.py),
+    which the far end's jitter buffer sees as a gap every two seconds or so."""
+    pause = threading.Event()  # never set: a sleep that ruff's clock rule allows
+
+    def trans() -> None:
+        next_send = time.monotonic()
+        while client.NSD:
+            payload = client.encode_packet(client.pmout.read(FRAME))
+            header = (
+                bytes([0x80, int(client.preference) & 0x7F])
+                + (client.outSequence & 0xFFFF).to_bytes(2, "big")
+                + (client.outTimestamp & 0xFFFFFFFF).to_bytes(4, "big")
+                + (client.outSSRC & 0xFFFFFFFF).to_bytes(4, "big")
+            )
+            with contextlib.suppress(OSError):  # closed on hang-up, or unreachable
+                client.sout.sendto(header + payload, (client.outIP, client.outPort))
+            client.outSequence = (client.outSequence + 1) & 0xFFFF
+            client.outTimestamp = (client.outTimestamp + len(payload)) & 0xFFFFFFFF
+            next_send += TICK
+            delay = next_send - time.monotonic()
+            if delay < -0.2:
+                next_send = time.monotonic()  # not scheduled for a while: no burst
+            elif delay > 0:
+                pause.wait(delay)
+
+    return trans
+
+
 def _start_once(client: Any) -> None:
     # pyVoIP answers a re-INVITE (session refresh, hold) through gen_ms(), which
     # calls start() on each RTP client again: a second socket and a second pair of
@@ -458,6 +491,7 @@ class AgentPhone:
             return
         for client in call.RTPClients:
             _fix_pcma(client, self._pcma)
+            client.trans = _paced_transmitter(client)  # start() runs self.trans
         self.report(f"call: incoming from {caller}, answering")
         call.answer()
         for client in call.RTPClients:
