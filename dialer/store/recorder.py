@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,8 @@ from dialer.store.models import (
     GateRefusal,
     table_of,
 )
+
+log = logging.getLogger(__name__)
 
 A = table_of(Attempt)
 CE = table_of(CallEvent)
@@ -80,6 +83,7 @@ class StoreRecorder:
         self._callback_ops: list[tuple[str, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self.flushes = 0
+        self.failed_flushes = 0  # retried: their rows were kept for the next flush
         self.flushing = 0  # flushes in progress (a reader may wait for them)
         self.rows_written = 0
 
@@ -265,11 +269,11 @@ class StoreRecorder:
         agent_events, self._agent_events = self._agent_events, []
         callbacks, self._after_flush = self._after_flush, []
         self.flushing += 1
+        dispositions, self._dispositions = self._dispositions, []
+        optouts, self._optouts = self._optouts, []
+        moves, self._moves = self._moves, []
+        cb_ops, self._callback_ops = self._callback_ops, []
         try:
-            dispositions, self._dispositions = self._dispositions, []
-            optouts, self._optouts = self._optouts, []
-            moves, self._moves = self._moves, []
-            cb_ops, self._callback_ops = self._callback_ops, []
             async with self.db.engine.begin() as conn:
                 if new_attempts:
                     await conn.execute(insert(A), new_attempts)
@@ -314,6 +318,24 @@ class StoreRecorder:
                     await write_optout(conn, o)
                 for contact_id, target in moves:
                     await enroll_moved(conn, contact_id, target)
+        except BaseException:
+            # Nothing is lost: the batch goes back in front of what came since, and
+            # the next flush writes both (a busy or restarting database is transient).
+            self._new_attempts = new_attempts + self._new_attempts
+            self._attempt_updates = _merge(updates, self._attempt_updates)
+            self._events = events + self._events
+            self._leads = _merge(leads, self._leads)
+            self._refusals = refusals + self._refusals
+            self._sessions_new = sessions + self._sessions_new
+            self._sessions_end = {**ends, **self._sessions_end}
+            self._agent_events = agent_events + self._agent_events
+            self._after_flush = callbacks + self._after_flush
+            self._dispositions = dispositions + self._dispositions
+            self._optouts = optouts + self._optouts
+            self._moves = moves + self._moves
+            self._callback_ops = cb_ops + self._callback_ops
+            self.failed_flushes += 1
+            raise
         finally:
             self.flushing -= 1
         self.flushes += 1
@@ -358,15 +380,35 @@ class StoreRecorder:
 
     async def run_flusher(self, max_delay: float) -> None:
         """Live mode: flush as soon as a dial waits for durability, else every
-        ``max_delay`` seconds.  Runs until cancelled; flushes once more on the way out."""
+        ``max_delay`` seconds.  Runs until cancelled; flushes once more on the way out.
+        A flush that fails is logged and retried (its rows are kept), with a
+        growing pause, so a database that is busy or restarting loses nothing."""
+        backoff = 0.0
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=max_delay)
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(max_delay, backoff))
                 self._wake.clear()
-                await self.flush()
+                try:
+                    await self.flush()
+                    backoff = 0.0
+                except Exception:
+                    backoff = min(5.0, max(0.5, backoff * 2))
+                    log.exception(
+                        "store flush failed; keeping the rows, retrying in %.1f s", backoff
+                    )
         finally:
             await asyncio.shield(self.flush())
+
+
+def _merge(
+    older: dict[Any, dict[str, Any]], newer: dict[Any, dict[str, Any]]
+) -> dict[Any, dict[str, Any]]:
+    """Column updates per row key: the newer value of a column wins."""
+    out = {k: dict(v) for k, v in older.items()}
+    for k, v in newer.items():
+        out.setdefault(k, {}).update(v)
+    return out
 
 
 def _group(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
