@@ -352,6 +352,12 @@ class Runtime:
         await self.clock.sleep(0.05)
         for rt in self.campaigns.values():
             rt.engine.close()
+        # the flushers finish what they are writing and write the rest, uncancelled
+        for rt in self.campaigns.values():
+            rt.recorder.stop_flusher()
+        flushers = [t for t in self._tasks if t.get_name().startswith("flush-")]
+        if flushers:
+            await asyncio.wait(flushers, timeout=max(30.0, grace))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

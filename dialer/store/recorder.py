@@ -84,6 +84,7 @@ class StoreRecorder:
         self._wake = asyncio.Event()
         self.flushes = 0
         self.failed_flushes = 0  # retried: their rows were kept for the next flush
+        self._stopping = False
         self.flushing = 0  # flushes in progress (a reader may wait for them)
         self.rows_written = 0
 
@@ -378,6 +379,13 @@ class StoreRecorder:
                 .values(status="dialled", call_id=v["call_id"], closed_at=v["at"])
             )
 
+    def stop_flusher(self) -> None:
+        """Ask :meth:`run_flusher` to finish after the flush under way: a flush
+        cancelled halfway can leave its SQLite connection holding the write lock
+        until it is collected, and the last flush then finds the database locked."""
+        self._stopping = True
+        self._wake.set()
+
     async def run_flusher(self, max_delay: float) -> None:
         """Live mode: flush as soon as a dial waits for durability, else every
         ``max_delay`` seconds.  Runs until cancelled; flushes once more on the way out.
@@ -385,7 +393,7 @@ class StoreRecorder:
         growing pause, so a database that is busy or restarting loses nothing."""
         backoff = 0.0
         try:
-            while True:
+            while not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(max_delay, backoff))
                 self._wake.clear()
