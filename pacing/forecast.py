@@ -152,6 +152,48 @@ class FreeCurve:
         return out
 
 
+def _survival(sorted_samples: FloatArray, t: FloatArray) -> FloatArray:
+    """Empirical P(T > t), with one pseudo-observation beyond every t so that it
+    never reaches zero (a ratio of two of these stays finite)."""
+    n = len(sorted_samples)
+    still = n - np.searchsorted(sorted_samples, t, side="right")
+    out: FloatArray = (still + 1.0).astype(np.float64) / (n + 1.0)
+    return out
+
+
+def live_given_still_dialing(
+    p_live: float,
+    ended_sorted: FloatArray,
+    ages: FloatArray,
+    answered_live_sorted: FloatArray,
+    ring_live: LogNormal,
+) -> FloatArray:
+    """P(a call still dialing ``age`` seconds after it was placed reaches a person).
+
+    A call that has rung for a while is less likely to be a person than a new one:
+    most people answer within seconds, while no-answers ring to the timeout.  By
+    Bayes, P(live | still dialing at a) = p_live * S_live(a) / S_all(a), with
+    S_live the survival of the dial-to-answer time of calls that reached a person
+    (``answered_live_sorted``; without samples, the dial-to-live-verdict fit
+    ``ring_live``, which runs a little later and so errs towards fewer dials) and
+    S_all the empirical survival of the dialing phase of every call
+    (``ended_sorted``: dial-to-end-of-dialing times).  Both arrays are sorted.
+    Treating every call in flight as a new one doubled the expected demand on a
+    500-agent floor (measured against the simulator's foresight: 100 predicted
+    live answers where 47 came).
+    """
+    a = np.asarray(ages, dtype=np.float64)
+    if len(ended_sorted) == 0:
+        return np.full(len(a), p_live)
+    s_all = _survival(ended_sorted, a)
+    if len(answered_live_sorted):
+        s_live = _survival(answered_live_sorted, a)
+    else:
+        s_live = 1.0 - ring_live.cdf(a)
+    out: FloatArray = np.minimum(1.0, p_live * s_live / s_all)
+    return out
+
+
 @dataclass(slots=True)
 class DecayingRate:
     """Beta-binomial estimate of a success probability with exponential forgetting.

@@ -8,7 +8,9 @@ Model of one decision (placing ``n`` calls now):
   quantiles r of the live-answer ring-time fit; an agent on a call needs the rest
   of the talk plus a whole wrap-up, averaged over wrap-up quantiles);
 - demand: live callers already waiting, plus classifying calls that turn out
-  live (binomial), plus calls dialing and the ``n`` new ones that reach a person
+  live (binomial), plus calls dialing that reach a person (each with its own
+  probability given how long it has rung already, see
+  :func:`pacing.forecast.live_given_still_dialing`), plus the ``n`` new ones
   (binomial with a Beta-binomial connect estimate that forgets old outcomes);
 - expected abandons E[(demand - supply)+]; expected agents used E[min(demand, supply)].
 
@@ -17,8 +19,8 @@ within :func:`pacing.abandon.allowed_risk` of the budget (and within the window'
 absolute headroom), stops early once one more call adds almost no expected
 agent work, and never dials fewer calls than progressive would.
 
-Known simplifications: calls already dialing are treated like new ones (their
-answer may come sooner); supply and demand are taken as independent; the
+Known simplifications: a call already dialing is given a new call's horizon
+(its answer may come sooner); supply and demand are taken as independent; the
 horizon is the same for every candidate call.
 """
 
@@ -39,6 +41,7 @@ from pacing.forecast import (
     binom_pmf_rows,
     expected_shortfall_curve,
     fit_lognormal,
+    live_given_still_dialing,
     poisson_binomial_pmf,
 )
 from pacing.types import (
@@ -70,6 +73,8 @@ class PredictiveParams:
     grace_s: float = 2.0
     ring_quantiles: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
     max_samples: int = 400  # most recent samples used per fit
+    # below this many finished dialing phases a call in flight counts as a new one
+    min_dial_samples: int = 50
     min_gain: float = 0.1  # stop when a call adds < min_gain * p(live) expected agent work
     risk: RiskParams = field(default_factory=RiskParams)
 
@@ -96,6 +101,12 @@ class Forecast:
     horizon: FloatArray  # seconds after dialing by which an agent must be free
     p_free_on_call: FloatArray
     p_free_wrap: FloatArray
+    p_live_dialing: FloatArray  # each call now dialing reaches a person
+
+    @property
+    def expected_pending_live(self) -> float:
+        """Live answers expected from the calls now dialing."""
+        return float(self.p_live_dialing.sum())
 
     @property
     def expected_free(self) -> float:
@@ -125,6 +136,8 @@ class Predictive:
         self._quantiles = np.asarray(base.ring_quantiles, dtype=np.float64)
         self._fits: dict[str, tuple[FloatArray, int, LogNormal]] = {}
         self._horizon_cache: tuple[LogNormal, FloatArray] | None = None
+        # sorted copies of sample arrays, by name: (array, length, sorted)
+        self._sorted: dict[str, tuple[FloatArray, int, FloatArray]] = {}
         # (talk, wrap, ring) fits the curves were built for, and the curves
         self._curves: tuple[tuple[LogNormal, ...], FreeCurve, FreeCurve] | None = None
         self._last_calls: int | None = None  # where the next tick's search starts
@@ -138,6 +151,14 @@ class Predictive:
         dist = fit_lognormal(samples[-self.params.max_samples :], prior)
         self._fits[key] = (samples, len(samples), dist)
         return dist
+
+    def _sorted_recent(self, key: str, samples: FloatArray) -> FloatArray:
+        hit = self._sorted.get(key)
+        if hit is not None and hit[0] is samples and hit[1] == len(samples):
+            return hit[2]
+        out = np.sort(samples[-self.params.max_samples :])
+        self._sorted[key] = (samples, len(samples), out)
+        return out
 
     def _horizon(self, ring: LogNormal) -> FloatArray:
         if self._horizon_cache is None or self._horizon_cache[0] is not ring:
@@ -168,7 +189,18 @@ class Predictive:
             cached = self._curves = (fits, FreeCurve(talk, talk_h), FreeCurve(wrap, horizon))
         p_on = cached[1](ag.on_call)
         p_wr = cached[2](ag.wrap_up)
-        return Forecast(p_live, p_human, horizon, p_on, p_wr)
+        dialing = snapshot.calls.dialing
+        if len(st.ring_times_all) >= prm.min_dial_samples:
+            p_dial = live_given_still_dialing(
+                p_live,
+                self._sorted_recent("ended", st.ring_times_all),
+                dialing,
+                self._sorted_recent("answered", st.answer_times_live),
+                ring,
+            )
+        else:
+            p_dial = np.full(len(dialing), p_live)
+        return Forecast(p_live, p_human, horizon, p_on, p_wr, p_dial)
 
     def decide(self, snapshot: PacingSnapshot, rng: np.random.Generator) -> Decision:
         fc = self.forecast(snapshot)
@@ -194,18 +226,20 @@ class Predictive:
         dialing = len(calls.dialing)
         d_max = waiting + classifying + dialing + n_max
         g = expected_shortfall_curve(supply, d_max + 1)
-        px = binom_pmf(classifying, fc.p_human_answer)
-        # h[y]: expected abandons given y live answers among dialing + new calls
-        h = np.correlate(g[waiting:], px, mode="valid")
-        fixed_live = waiting + classifying * fc.p_human_answer
+        # live answers still to come from the calls in flight
+        pending = binom_pmf(classifying, fc.p_human_answer)
+        if dialing:
+            pending = np.convolve(pending, poisson_binomial_pmf(fc.p_live_dialing))
+        # h[y]: expected abandons given y live answers among the new calls
+        h = np.correlate(g[waiting:], pending, mode="valid")
+        fixed_live = waiting + classifying * fc.p_human_answer + fc.expected_pending_live
         p = fc.p_live
 
         memo: dict[int, tuple[float, float]] = {}
 
         def evaluate(n: int) -> tuple[float, float]:
             if n not in memo:
-                m = dialing + n
-                memo[n] = (float(binom_pmf(m, p) @ h[: m + 1]), fixed_live + m * p)
+                memo[n] = (float(binom_pmf(n, p) @ h[: n + 1]), fixed_live + n * p)
             return memo[n]
 
         def feasible(n: int) -> bool:
@@ -224,10 +258,10 @@ class Predictive:
             # neighbours: price the three in one batch
             near = [k for k in (hint - 1, hint, hint + 1) if floor_n <= k <= n_max]
             if len(near) > 1:
-                rows = binom_pmf_rows([dialing + k for k in near], p)
+                rows = binom_pmf_rows(near, p)
                 abandons = rows @ h[: rows.shape[1]]
                 for k, ab_k in zip(near, abandons.tolist(), strict=True):
-                    memo[k] = (ab_k, fixed_live + (dialing + k) * p)
+                    memo[k] = (ab_k, fixed_live + k * p)
         n = _largest(floor_n, n_max, feasible, hint)
         n = _largest(floor_n, n, lambda k: k == floor_n or worth_it(k - 1), hint)
         self._last_calls = n
