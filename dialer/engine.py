@@ -387,6 +387,7 @@ class Engine:
             live_answers=float(c.live_answers),
             machine_answers=float(c.machine_answers),
             other_outcomes=float(c.other_outcomes),
+            abandoned=float(c.abandoned),
         )
 
     def last_hour_rate(self, now: float) -> tuple[int, int]:

@@ -199,13 +199,17 @@ class DecayingRate:
     """Beta-binomial estimate of a success probability with exponential forgetting.
 
     Fed cumulative counts (as in OutcomeStats); forgets with ``half_life_s`` so that a
-    drift such as lunchtime shows within minutes.  Counts that go backwards (the
+    drift such as lunchtime shows within minutes, and, with ``half_life_n``, also
+    after that many new outcomes, so that a large campaign, which sees thousands of
+    outcomes a minute, follows a change within seconds rather than a quarter of an
+    hour while a small one keeps its longer memory.  Counts that go backwards (the
     engine discounts or resets them) restart the tracking from the new values.
     """
 
     prior_p: float
     prior_strength: float
     half_life_s: float
+    half_life_n: float | None = None
     succ: float = 0.0
     fail: float = 0.0
     _last_succ: float = 0.0
@@ -221,6 +225,8 @@ class DecayingRate:
                 self.succ, self.fail = succ_total, max(0.0, total - succ_total)
             else:
                 decay = 0.5 ** (dt / self.half_life_s) if self.half_life_s > 0 else 1.0
+                if self.half_life_n is not None and self.half_life_n > 0:
+                    decay *= 0.5 ** (d_t / self.half_life_n)
                 self.succ = self.succ * decay + d_s
                 self.fail = self.fail * decay + max(0.0, d_t - d_s)
         else:

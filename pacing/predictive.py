@@ -27,11 +27,12 @@ horizon is the same for every candidate call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from pacing.abandon import RiskParams, allowed_risk
+from pacing.abandon import LoopParams, RiskLoop, RiskParams, allowed_risk
 from pacing.forecast import (
     DecayingRate,
     FreeCurve,
@@ -61,6 +62,8 @@ class PredictiveParams:
     prior_connect_strength: float = 20.0
     prior_human_share: float = 0.7  # of answered calls, the share that are people
     connect_half_life_s: float = 900.0
+    # also forget after this many outcomes: a large floor follows a change in seconds
+    connect_half_life_n: float = 1000.0
     talk_prior: LogNormalPrior = field(
         default_factory=lambda: LogNormalPrior(median_s=120.0, sigma=0.8, strength=10.0)
     )
@@ -76,11 +79,15 @@ class PredictiveParams:
     # below this many finished dialing phases a call in flight counts as a new one
     min_dial_samples: int = 50
     min_gain: float = 0.1  # stop when a call adds < min_gain * p(live) expected agent work
-    risk: RiskParams = field(default_factory=RiskParams)
+    # the brake on the window's rate: full risk up to 3/4 of the target, none at it
+    risk: RiskParams = field(default_factory=lambda: RiskParams(gain=4.0))
+    loop: LoopParams = field(default_factory=LoopParams)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.prior_connect < 1.0 or not 0.0 < self.prior_human_share <= 1.0:
             raise ValueError(f"PredictiveParams priors must be probabilities in (0, 1): {self}")
+        if self.connect_half_life_n <= 0:
+            raise ValueError(f"PredictiveParams.connect_half_life_n must be > 0: {self}")
         if self.prior_connect_strength < 0 or self.connect_half_life_s <= 0:
             raise ValueError(
                 "PredictiveParams.prior_connect_strength must be >= 0 and "
@@ -117,22 +124,44 @@ class Predictive:
     name = "predictive"
 
     def __init__(self, params: PredictiveParams | None = None, **overrides: float) -> None:
+        """``overrides`` name PredictiveParams fields, or fields of its nested
+        ``risk`` and ``loop`` parameters with a ``risk_`` or ``loop_`` prefix (so a
+        sweep can pass ``loop_aim=0.9``)."""
         base = params or PredictiveParams()
         if overrides:
             known = set(PredictiveParams.__dataclass_fields__)
-            bad = sorted(set(overrides) - known)
+            nested: dict[str, Any] = {"risk": base.risk, "loop": base.loop}
+            flat: dict[str, Any] = {}
+            bad = []
+            for key, value in overrides.items():
+                head, _, rest = key.partition("_")
+                if key in known:
+                    flat[key] = value
+                elif head in nested and rest in type(nested[head]).__dataclass_fields__:
+                    nested[head] = replace(nested[head], **{rest: value})
+                else:
+                    bad.append(key)
             if bad:
-                raise ValueError(f"unknown predictive parameter(s) {bad}; known: {sorted(known)}")
+                hint = [*sorted(known), "risk_*", "loop_*"]
+                raise ValueError(f"unknown predictive parameter(s) {sorted(bad)}; known: {hint}")
             kw = {k: getattr(base, k) for k in known}
-            kw.update(overrides)
+            kw.update(nested)
+            kw.update(flat)
             base = PredictiveParams(**kw)
         self.params = base
         self._connect = DecayingRate(
-            base.prior_connect, base.prior_connect_strength, base.connect_half_life_s
+            base.prior_connect,
+            base.prior_connect_strength,
+            base.connect_half_life_s,
+            base.connect_half_life_n,
         )
         self._human = DecayingRate(
-            base.prior_human_share, base.prior_connect_strength, base.connect_half_life_s
+            base.prior_human_share,
+            base.prior_connect_strength,
+            base.connect_half_life_s,
+            base.connect_half_life_n,
         )
+        self.loop = RiskLoop(base.loop)
         self._quantiles = np.asarray(base.ring_quantiles, dtype=np.float64)
         self._fits: dict[str, tuple[FloatArray, int, LogNormal]] = {}
         self._horizon_cache: tuple[LogNormal, FloatArray] | None = None
@@ -207,7 +236,8 @@ class Predictive:
         ag, calls, budget = snapshot.agents, snapshot.calls, snapshot.budget
         floor_n = cap(snapshot, progressive_need(snapshot))
         n_max = cap(snapshot, 10**9)
-        risk = allowed_risk(budget, self.params.risk)
+        mult = self.loop.update(snapshot.stats.live_answers, snapshot.stats.abandoned, budget)
+        risk = allowed_risk(budget, self.params.risk) * mult
         ready = len(ag.ready)
         free_exp = ready + fc.expected_free
         if ag.working == 0 or n_max <= floor_n or risk <= 0.0:
@@ -272,7 +302,7 @@ class Predictive:
             expected_free_agents=free_exp,
             expected_live=live,
             expected_abandon_prob=ab / live if live > 0 else 0.0,
-            reason=f"risk {risk:.4f} p_live {p:.3f}",
+            reason=f"risk {risk:.4f} p_live {p:.3f} loop x{mult:.2f}",
         )
 
 
