@@ -182,16 +182,47 @@ def live_given_still_dialing(
     500-agent floor (measured against the simulator's foresight: 100 predicted
     live answers where 47 came).
     """
+    ratio = still_dialing_ratio(ended_sorted, ages, answered_live_sorted, ring_live)
+    out: FloatArray = np.minimum(1.0, p_live * ratio)
+    return out
+
+
+def still_dialing_ratio(
+    ended_sorted: FloatArray,
+    ages: FloatArray,
+    answered_live_sorted: FloatArray,
+    ring_live: LogNormal,
+) -> FloatArray:
+    """S_live(a) / S_all(a) of :func:`live_given_still_dialing` (1 without samples)."""
     a = np.asarray(ages, dtype=np.float64)
     if len(ended_sorted) == 0:
-        return np.full(len(a), p_live)
+        return np.ones(len(a))
     s_all = _survival(ended_sorted, a)
     if len(answered_live_sorted):
         s_live = _survival(answered_live_sorted, a)
     else:
         s_live = 1.0 - ring_live.cdf(a)
-    out: FloatArray = np.minimum(1.0, p_live * s_live / s_all)
+    out: FloatArray = s_live / s_all
     return out
+
+
+class DialingCurve:
+    """:func:`still_dialing_ratio` tabulated every 0.1 s up to the longest dialing
+    phase seen (and flat beyond it), read by interpolation: the samples change
+    only when the engine refreshes them, the ages every tick."""
+
+    STEP_S = 0.1
+
+    def __init__(
+        self, ended_sorted: FloatArray, answered_live_sorted: FloatArray, ring_live: LogNormal
+    ) -> None:
+        top = max(float(ended_sorted[-1]) if len(ended_sorted) else 0.0, 30.0) + 1.0
+        self._grid = np.arange(0.0, top + self.STEP_S, self.STEP_S)
+        self._table = still_dialing_ratio(ended_sorted, self._grid, answered_live_sorted, ring_live)
+
+    def __call__(self, p_live: float, ages: FloatArray) -> FloatArray:
+        out: FloatArray = np.minimum(1.0, p_live * np.interp(ages, self._grid, self._table))
+        return out
 
 
 @dataclass(slots=True)

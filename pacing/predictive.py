@@ -35,6 +35,7 @@ import numpy as np
 from pacing.abandon import LoopParams, RiskLoop, RiskParams, allowed_risk
 from pacing.forecast import (
     DecayingRate,
+    DialingCurve,
     FreeCurve,
     LogNormal,
     LogNormalPrior,
@@ -42,7 +43,6 @@ from pacing.forecast import (
     binom_pmf_rows,
     expected_shortfall_curve,
     fit_lognormal,
-    live_given_still_dialing,
     poisson_binomial_pmf,
 )
 from pacing.types import (
@@ -167,6 +167,8 @@ class Predictive:
         self._horizon_cache: tuple[LogNormal, FloatArray] | None = None
         # sorted copies of sample arrays, by name: (array, length, sorted)
         self._sorted: dict[str, tuple[FloatArray, int, FloatArray]] = {}
+        # (ended, answered, ring fit) the dialing curve was built for, and the curve
+        self._dialing: tuple[tuple[object, ...], DialingCurve] | None = None
         # (talk, wrap, ring) fits the curves were built for, and the curves
         self._curves: tuple[tuple[LogNormal, ...], FreeCurve, FreeCurve] | None = None
         self._last_calls: int | None = None  # where the next tick's search starts
@@ -220,13 +222,13 @@ class Predictive:
         p_wr = cached[2](ag.wrap_up)
         dialing = snapshot.calls.dialing
         if len(st.ring_times_all) >= prm.min_dial_samples:
-            p_dial = live_given_still_dialing(
-                p_live,
-                self._sorted_recent("ended", st.ring_times_all),
-                dialing,
-                self._sorted_recent("answered", st.answer_times_live),
-                ring,
-            )
+            ended = self._sorted_recent("ended", st.ring_times_all)
+            answered = self._sorted_recent("answered", st.answer_times_live)
+            key = (ended, answered, ring)
+            hit = self._dialing
+            if hit is None or any(a is not b for a, b in zip(hit[0], key, strict=True)):
+                hit = self._dialing = (key, DialingCurve(ended, answered, ring))
+            p_dial = hit[1](p_live, dialing)
         else:
             p_dial = np.full(len(dialing), p_live)
         return Forecast(p_live, p_human, horizon, p_on, p_wr, p_dial)
@@ -257,9 +259,9 @@ class Predictive:
         d_max = waiting + classifying + dialing + n_max
         g = expected_shortfall_curve(supply, d_max + 1)
         # live answers still to come from the calls in flight
-        pending = binom_pmf(classifying, fc.p_human_answer)
-        if dialing:
-            pending = np.convolve(pending, poisson_binomial_pmf(fc.p_live_dialing))
+        pending = poisson_binomial_pmf(
+            np.concatenate([fc.p_live_dialing, np.full(classifying, fc.p_human_answer)])
+        )
         # h[y]: expected abandons given y live answers among the new calls
         h = np.correlate(g[waiting:], pending, mode="valid")
         fixed_live = waiting + classifying * fc.p_human_answer + fc.expected_pending_live

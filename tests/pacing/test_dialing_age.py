@@ -92,3 +92,16 @@ def test_cold_start_counts_calls_in_flight_as_new() -> None:
     snap = replace(snap, calls=CallView(dialing=np.full(5, 20.0)))
     fc = Predictive().forecast(snap)
     assert np.allclose(fc.p_live_dialing, fc.p_live)
+
+
+def test_tabulated_curve_matches_the_direct_estimate() -> None:
+    from pacing.forecast import DialingCurve
+
+    ended, live = _world()
+    ages = np.linspace(0.0, 40.0, 401)
+    direct = live_given_still_dialing(0.2, ended, ages, live, RING)
+    table = DialingCurve(ended, live, RING)(0.2, ages)
+    # the empirical survivals are step functions: away from the steps the two agree
+    # exactly, and the interpolation never strays outside the neighbouring values
+    assert np.median(np.abs(table - direct)) < 1e-3
+    assert np.all((table >= 0.0) & (table <= 1.0))
