@@ -79,8 +79,8 @@ class PredictiveParams:
     # below this many finished dialing phases a call in flight counts as a new one
     min_dial_samples: int = 50
     min_gain: float = 0.1  # stop when a call adds < min_gain * p(live) expected agent work
-    # the brake on the window's rate: full risk up to 3/4 of the target, none at it
-    risk: RiskParams = field(default_factory=lambda: RiskParams(gain=4.0))
+    # the brake on the window's rate: full risk up to 2/3 of the target, none at it
+    risk: RiskParams = field(default_factory=lambda: RiskParams(gain=3.0))
     loop: LoopParams = field(default_factory=LoopParams)
 
     def __post_init__(self) -> None:
