@@ -10,6 +10,8 @@ hung up on).  It hands the engine an :class:`AbandonBudget` each tick.
 :func:`allowed_risk` turns a budget into the abandon fraction a predictive policy
 may plan for in one decision: the full target with plenty of headroom, less as
 the window's rate approaches the target, nothing once it is reached.
+:class:`RiskLoop` scales that by what the policy's past decisions actually cost,
+so a model that over- or under-estimates abandonment still lands near the aim.
 Pure: time is always passed in.
 """
 

@@ -15,9 +15,13 @@ Model of one decision (placing ``n`` calls now):
 - expected abandons E[(demand - supply)+]; expected agents used E[min(demand, supply)].
 
 It picks the largest ``n`` whose expected abandons per expected live answer stay
-within :func:`pacing.abandon.allowed_risk` of the budget (and within the window's
-absolute headroom), stops early once one more call adds almost no expected
-agent work, and never dials fewer calls than progressive would.
+within the planned risk (and within the window's absolute headroom), stops early
+once one more call adds almost no expected agent work, and never dials fewer
+calls than progressive would.  The planned risk is
+:func:`pacing.abandon.allowed_risk` of the budget (the brake: nothing once the
+window's rate reaches the target) times the multiplier of a
+:class:`pacing.abandon.RiskLoop`, which learns from the abandons the decisions
+actually caused and steers the realised rate towards ``loop.aim`` of the target.
 
 Known simplifications: a call already dialing is given a new call's horizon
 (its answer may come sooner); supply and demand are taken as independent; the
