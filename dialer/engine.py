@@ -281,6 +281,7 @@ class Engine:
         self._window: deque[tuple[float, int]] = deque()  # (t, 1=abandon / 0=live)
         self._last_hour: deque[tuple[float, int]] = deque()  # the same, trimmed to 1 h
         self._ring_live: deque[float] = deque(maxlen=STATS_SAMPLES)
+        self._answer_live: deque[float] = deque(maxlen=STATS_SAMPLES)
         self._ring_all: deque[float] = deque(maxlen=STATS_SAMPLES)
         self._talk: deque[float] = deque(maxlen=STATS_SAMPLES)
         self._wrap: deque[float] = deque(maxlen=STATS_SAMPLES)
@@ -372,6 +373,7 @@ class Engine:
         if self._stats_cache is None or now - self._stats_built >= STATS_REFRESH_S:
             self._stats_cache = OutcomeStats(
                 ring_times_live=np.fromiter(self._ring_live, float, len(self._ring_live)),
+                answer_times_live=np.fromiter(self._answer_live, float, len(self._answer_live)),
                 ring_times_all=np.fromiter(self._ring_all, float, len(self._ring_all)),
                 talk_times=np.fromiter(self._talk, float, len(self._talk)),
                 wrap_times=np.fromiter(self._wrap, float, len(self._wrap)),
@@ -385,6 +387,7 @@ class Engine:
             live_answers=float(c.live_answers),
             machine_answers=float(c.machine_answers),
             other_outcomes=float(c.other_outcomes),
+            abandoned=float(c.abandoned),
         )
 
     def last_hour_rate(self, now: float) -> tuple[int, int]:
@@ -846,6 +849,8 @@ class Engine:
         self._window.append((now, 0))
         self._last_hour.append((now, 0))
         self._ring_live.append(now - call.t_dial)
+        if call.t_answer is not None:
+            self._answer_live.append(call.t_answer - call.t_dial)
         self.recorder.attempt_updated(call.call_id, {"live": True})
 
     def _live(self, call: Call, now: float, greeting_end: float, detail: str = "") -> None:

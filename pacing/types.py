@@ -63,7 +63,11 @@ class OutcomeStats:
     live_answers: float = 0.0
     machine_answers: float = 0.0
     other_outcomes: float = 0.0  # busy, no answer, bad number, failures
+    abandoned: float = 0.0  # live answers not connected in time (a subset of live_answers)
     ring_times_live: FloatArray = field(default_factory=_empty)  # dial -> live verdict
+    # dial -> answer, of the calls that then reached a person: how long a call that
+    # will be live can still be ringing
+    answer_times_live: FloatArray = field(default_factory=_empty)
     ring_times_all: FloatArray = field(default_factory=_empty)  # dial -> any end of dialing
     talk_times: FloatArray = field(default_factory=_empty)
     wrap_times: FloatArray = field(default_factory=_empty)

@@ -9,6 +9,7 @@ import pytest
 
 from dialer.callstate import CallResult
 from dialer.config import ConfigError, parse_config
+from pacing.forecast import LogNormal
 from pacing.types import Oracle, PacingSnapshot
 from sim.agents import WrapAhead
 from sim.audio import ClipBank
@@ -132,3 +133,26 @@ policy = "clairvoyant"
     assert "simulator" in msg
     # the other policies stay accepted
     parse_config(text.replace("clairvoyant", "vicidial-adaptive"), "engine.toml")
+
+
+def test_engine_hands_predictive_what_its_calls_in_flight_model_needs() -> None:
+    res = asyncio.run(run_scenario(tiny(), SimOptions(policy="predictive", seed=7, foresight=True)))
+    eng = res.engine
+    stats = eng.snapshot(eng.clock.monotonic() + 60.0).stats  # past the sample refresh
+    # one answer time per live answer, each before that call's live verdict
+    assert len(stats.answer_times_live) == len(stats.ring_times_live) > 20
+    assert np.all(stats.answer_times_live <= stats.ring_times_live + 1e-9)
+    assert stats.abandoned == eng.counters.abandoned
+    # a call still dialing after every live answer seen so far came is priced as
+    # (nearly) never reaching a person
+    from pacing.forecast import live_given_still_dialing
+
+    answered = np.sort(stats.answer_times_live)
+    p = live_given_still_dialing(
+        0.2,
+        np.sort(stats.ring_times_all),
+        np.array([answered[-1] + 0.5]),
+        answered,
+        LogNormal(float(np.log(10.0)), 0.4),
+    )
+    assert p[0] < 0.05
