@@ -214,6 +214,7 @@ class CampaignConfig(BaseModel):
     no_answer_timeout_s: float = Field(strict=True, default=25.0, ge=15)
     max_attempts: int = Field(strict=True, default=3, ge=1, le=100)
     max_lines_per_agent: float = Field(strict=True, default=3.0, ge=1, le=15)
+    max_lines: int = Field(strict=True, default=10_000, ge=1, le=100_000)  # the campaign's lines
     amd_enabled: StrictBool = True
     amd_profile: str = "balanced"
     amd_action: AmdAction = AmdAction.HANGUP
@@ -270,6 +271,7 @@ class CampaignConfig(BaseModel):
             no_answer_timeout_s=self.no_answer_timeout_s,
             max_attempts=self.max_attempts,
             max_lines_per_agent=self.max_lines_per_agent,
+            max_lines=self.max_lines,
             amd_enabled=self.amd_enabled,
             amd_profile=self.amd_profile,
             amd_action=self.amd_action,

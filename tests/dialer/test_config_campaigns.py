@@ -36,3 +36,12 @@ def test_bad_gate_keys_are_named(line: str, message: str) -> None:
         parse_config(BASE + line + "\n", "engine.toml")
     assert message in str(err.value)
     assert str(err.value).startswith("engine.toml: ")
+
+
+def test_campaign_line_limit_reaches_pacing() -> None:
+    """The campaign's own line limit (beside lines per agent) reaches the settings the
+    engine puts in every pacing snapshot (``Limits.max_lines``, applied by ``cap``)."""
+    s = parse_config(BASE + "max_lines = 12\nmax_lines_per_agent = 2.5\n").campaigns[0].settings()
+    assert s.max_lines == 12 and s.max_lines_per_agent == 2.5
+    with pytest.raises(ConfigError, match=r"campaigns\.0\.max_lines"):
+        parse_config(BASE + "max_lines = 0\n")
