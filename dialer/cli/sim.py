@@ -218,6 +218,12 @@ def _sip_demo(scenario: Path, url: str, seconds: float) -> None:
     t.add_row("bridged to agents' SIP phones", str(res.bridges))
     t.add_row("customers who heard their agent", str(res.heard_agent))
     t.add_row("agents' phones that heard a customer", str(res.agents_heard_customers))
+    if res.heard_delays:
+        d = sorted(res.heard_delays)
+        t.add_row(
+            "customer's silence before the agent (median / max)",
+            f"{d[len(d) // 2] * 1000:.0f} ms / {d[-1] * 1000:.0f} ms",
+        )
     out.print(t)
     c = res.counts
     out.print(

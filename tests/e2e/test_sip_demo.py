@@ -62,6 +62,7 @@ def test_make_demo_sip_dials_over_loopback(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "over SIP/RTP" in r.stdout and "attempts stored" in r.stdout
+    assert "bridged to agents' SIP phones" in r.stdout
     with sqlite3.connect(db) as conn:
         attempts = conn.execute("select count(*) from attempts").fetchone()[0]
         still_open = conn.execute(
