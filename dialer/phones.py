@@ -25,7 +25,6 @@ from collections.abc import Callable
 
 from carriers.base import AgentLegRequest, AgentLineDown, AgentLineEvent, AgentLines
 from dialer.agentstate import AgentState
-from dialer.clock import Clock
 from dialer.ports import AgentEvent, AgentListener, AgentPort, Lead
 
 log = logging.getLogger(__name__)
@@ -43,19 +42,16 @@ class PhoneAgents:
         self,
         inner: AgentPort,
         lines: AgentLines,
-        clock: Clock,
         target_for: Callable[[str], str],
         on_line: LineWatcher | None = None,
     ) -> None:
         self.inner = inner
         self.lines = lines
-        self.clock = clock
         self.target_for = target_for
         self.on_line = on_line
         self._engine: AgentListener | None = None
         self.state: dict[str, AgentState] = {}  # as the engine was last told or moved
         self._held: dict[str, AgentEvent] = {}  # "ready", waiting for the line
-        self.line_causes: dict[str, str] = {}  # why each agent's line last went down
 
     def owns(self, agent_id: str) -> bool:
         return agent_id in self.state
@@ -122,7 +118,6 @@ class PhoneAgents:
         up = not isinstance(ev, AgentLineDown)
         cause = ev.cause if isinstance(ev, AgentLineDown) else ""
         if not up:
-            self.line_causes[agent] = cause
             log.info("agent %s: phone line down: %s", agent, cause)
         if self.on_line is not None:
             self.on_line(agent, up, cause)

@@ -212,7 +212,6 @@ class Runtime:
             agents = self.phones[cc.name] = PhoneAgents(
                 agents,
                 lines,
-                clock,
                 self.cfg.carrier.agents.target_for,
                 desk_now.line_state if desk_now is not None else None,
             )

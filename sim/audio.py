@@ -42,6 +42,12 @@ def _speech(rng: np.random.Generator, seconds: float, pauses: int) -> np.ndarray
     return np.concatenate(parts)
 
 
+def sine(freq: float, seconds: float, level: float) -> npt.NDArray[np.int16]:
+    """A steady tone at ``level`` (int16 peak): what simulated phones and people say
+    when a test needs to find their audio at the other end."""
+    return (level * _tone(freq, seconds)).astype(np.int16)
+
+
 def _tone(freq: float, seconds: float) -> npt.NDArray[np.float64]:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     return np.asarray(np.sin(2 * np.pi * freq * t), dtype=np.float64)
@@ -86,26 +92,11 @@ def quiet_before_s(samples: npt.NDArray[np.int16], t: float, loud_rms: float = 3
     return max(0.0, t - (int(loud[-1]) + 1) * 160 / 8000)
 
 
-def speech_end_s(
-    samples: npt.NDArray[np.int16], loud_rms: float = 300.0, pause_s: float | None = None
-) -> float:
-    """Where speech stops, for measuring what follows it (the connect delay): the
-    end of the last 20 ms frame louder than ``loud_rms``, or with ``pause_s`` the
-    end of the first utterance (speech followed by at least that much quiet), as
-    in "Hello?" ... "Hello, who is it?"."""
-    n = len(samples) // 160
-    if n == 0:
-        return 0.0
-    frames = samples[: n * 160].astype(np.float64).reshape(n, 160)
-    loud = np.flatnonzero(np.sqrt(np.mean(frames * frames, axis=1)) >= loud_rms)
-    if len(loud) == 0:
-        return 0.0
-    end = int(loud[-1]) + 1
-    if pause_s is not None:
-        gaps = np.flatnonzero(np.diff(loud) * 160 / 8000 > pause_s)
-        if len(gaps):
-            end = int(loud[gaps[0]]) + 1
-    return end * 160 / 8000
+def speech_end_s(samples: npt.NDArray[np.int16], loud_rms: float = 300.0) -> float:
+    """Where the speech in a clip stops: the end of its last 20 ms frame louder than
+    ``loud_rms`` (0 when nothing is)."""
+    whole = (len(samples) // 160) * 160 / SAMPLE_RATE
+    return whole - quiet_before_s(samples, whole, loud_rms)
 
 
 def human_clip(rng: np.random.Generator, idx: int) -> AudioClip:

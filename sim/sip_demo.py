@@ -31,7 +31,7 @@ from sim.sip_pbx import LegEnded, LegStarted, SipPbxParams
 from sim.sip_pbx_server import SipPbxServer
 from sim.sip_phones import SipPhone, start_phones
 from sim.sip_world import SipWorld
-from sim.world import SimWorld
+from sim.world import SimWorld, agent_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 # the demo's calls reach only our own PBX on 127.0.0.1, so any hour will do
@@ -77,11 +77,6 @@ class _DemoWorld(SipWorld):
             await phone.stop(unregister=False)  # the engine has stopped already
 
 
-def agent_ids(sc: Scenario) -> list[str]:
-    """The ids SimWorld gives the scenario's agents in its one campaign."""
-    return [f"{sc.name}-agent{i + 1:04d}" for i in range(sc.agents.count)]
-
-
 @dataclass
 class SipDemoResult:
     stats: dict[str, Any]
@@ -117,7 +112,9 @@ def demo_config(sc: Scenario, scenario_path: Path, pbx_port: int) -> EngineConfi
             scenario=scenario_path,
             seed=sc.seed,
             # every simulated agent on a SIP phone that registers with the engine
-            agents=AgentPhonesConfig(users={a: f"pw-{a}" for a in agent_ids(sc)}),
+            agents=AgentPhonesConfig(
+                users={a: f"pw-{a}" for a in agent_ids(sc.name, sc.agents.count)}
+            ),
         ),
         campaigns=[
             CampaignConfig(

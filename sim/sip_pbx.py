@@ -73,7 +73,7 @@ from carriers.sip.sdp import (
 from carriers.sip.sdp import MediaParams as SdpMedia
 from carriers.sip.transaction import TimerParams
 from carriers.sip.uri import SipUri
-from sim.audio import peak_hz
+from sim.audio import peak_hz, sine
 
 PTIME = 0.02  # one G.711 packet of 160 samples
 _MAX_CATCH_UP = 0.2  # further behind than this, skip media ticks instead of bursting
@@ -246,7 +246,7 @@ class SipPbx:
         self._ringback = _ringback(self._noise)
         self._sit = _sit_tone()
         hz = self.params.reply_tone_hz
-        self._reply_tone = _tone((hz,), 1.0, 6000.0).astype(np.int16) if hz > 0 else None
+        self._reply_tone = sine(hz, 1.0, 6000.0) if hz > 0 else None
 
     def _endpoint_config(self, host: str, port: int) -> EndpointConfig:
         p = self.params

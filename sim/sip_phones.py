@@ -36,11 +36,9 @@ from carriers.sip.sdp import SdpError, SdpNegotiationError, build_answer, parse_
 from carriers.sip.transport import SipTransport
 from carriers.udp import Addr
 from dialer.clock import Clock
-from sim.audio import peak_hz
+from sim.audio import peak_hz, sine
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 8000
 
 
 @dataclass(slots=True)
@@ -77,8 +75,7 @@ class SipPhone:
         self.password = password
         self.host = host
         self.loud_rms = loud_rms
-        t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
-        self._tone = (0.2 * 32767 * np.sin(2 * np.pi * tone_hz * t)).astype(np.int16)
+        self._tone = sine(tone_hz, 1.0, 0.2 * 32767)
         self._transport: SipTransport | None = None
         self._pool: RtpPortPool | None = None
         self.endpoint: Endpoint | None = None

@@ -19,6 +19,11 @@ from sim.population import Population
 from sim.scenario import Scenario
 
 
+def agent_ids(campaign: str, count: int) -> list[str]:
+    """The ids of a campaign's simulated agents (SIP users when they have phones)."""
+    return [f"{campaign}-agent{i + 1:04d}" for i in range(count)]
+
+
 class SimWorld:
     def __init__(self, scenario: Scenario, seed: int) -> None:
         self.scenario = scenario
@@ -52,7 +57,7 @@ class SimWorld:
     def agents_for(self, campaign: str, clock: Clock) -> AgentPort:
         (rng,) = self.root.spawn(1)
         team = SimulatedAgents(clock, self.scenario.agents, rng)
-        team.ids = [f"{campaign}-{a}" for a in team.ids]
+        team.ids = agent_ids(campaign, len(team.ids))
         team.calls_taken = dict.fromkeys(team.ids, 0)
         self.agents[campaign] = team
         return team

@@ -212,12 +212,10 @@ class _Line:
     agent_id: str
     target: str
     stream: RtpStream
-    t_request: float
     call: Call | None = None
     addr: Addr | None = None
     up: bool = False
     ended: bool = False
-    released: bool = False
     customer: _Leg | None = None
     t_bridge: float | None = None
     timer: object | None = None
@@ -598,7 +596,7 @@ class SipCarrier:
                 AgentLineDown(request.agent_id, now, f"no RTP port: {exc}", False), soon=True
             )
             return
-        line = _Line(request.agent_id, request.target, stream, now, addr=addr)
+        line = _Line(request.agent_id, request.target, stream, addr=addr)
         stream.on_frames = lambda frames, at: self._line_frames(line, frames)
         stream.on_digits = lambda digits, at: self._line_digits(line, digits)
         self._lines[request.agent_id] = line
@@ -616,7 +614,6 @@ class SipCarrier:
         line = self._lines.get(agent_id)
         if line is None or line.ended:
             return
-        line.released = True
         ep, call = self._agent_ep, line.call
         now = self.scheduler.monotonic()
         if ep is not None and call is not None:
