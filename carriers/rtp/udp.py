@@ -150,7 +150,8 @@ class RtpStream:
         # as it has nothing of its own queued (then they are decoded and queued)
         self.relay_to: RtpStream | None = None
         self.relayed = 0  # packets re-sent that way
-        self.first_sent_at: float | None = None  # when the first RTP left (connect delay)
+        # told once when the next RTP packet leaves (a bridge times its connect delay)
+        self.on_first_sent: Callable[[float], None] | None = None
         self._timer: object | None = None
         self._timer_at: float | None = None
         self._given = 0  # frames handed to the session for sending
@@ -259,10 +260,15 @@ class RtpStream:
         if relayed is None or dst.remote is None:
             session.stats.foreign += 1
             return
-        if dst.first_sent_at is None:
-            dst.first_sent_at = now
+        if dst.on_first_sent is not None:
+            dst._first_sent(now)
         dst.sock.sendto(relayed, dst.remote)
         self.relayed += 1
+
+    def _first_sent(self, now: float) -> None:
+        tell, self.on_first_sent = self.on_first_sent, None
+        if tell is not None:
+            tell(now)
 
     def _deliver(self, session: MediaSession, now: float) -> None:
         events = session.events()
@@ -304,8 +310,8 @@ class RtpStream:
         now = self._scheduler.monotonic()
         session.handle_timer(now)
         datagrams = session.datagrams_to_send()
-        if datagrams and self.first_sent_at is None:
-            self.first_sent_at = now
+        if datagrams and self.on_first_sent is not None:
+            self._first_sent(now)
         for datagram in datagrams:
             self.sock.sendto(datagram, remote)
         while self._waiting and self._waiting[0][0] <= self._given - session.queued_frames:

@@ -217,7 +217,6 @@ class _Line:
     up: bool = False
     ended: bool = False
     customer: _Leg | None = None
-    t_bridge: float | None = None
     timer: object | None = None
 
 
@@ -470,16 +469,21 @@ class SipCarrier:
         leg.line, line.customer = line, leg
         leg.stream.relay_to, line.stream.relay_to = line.stream, leg.stream
         self.stats.bridges += 1
-        now = self.scheduler.monotonic()
-        line.t_bridge = now
-        line.stream.first_sent_at = None
+        t_bridge = self.scheduler.monotonic()
+
+        def first_sent(at: float) -> None:
+            delays = self.stats.bridge_to_audio
+            if len(delays) >= 100_000:
+                del delays[: len(delays) // 2]
+            delays.append(max(0.0, at - t_bridge))
+
+        # the connect tone, or else the customer's first relayed packet
+        line.stream.on_first_sent = first_sent
         session = line.stream.session
         if session is not None:
             session.stop_playing()
         if len(self._tone):
             line.stream.forward(self._tone)
-        # a bridge whose first frames arrive after the tone still times its first packet
-        self._watch_connect(line)
 
     def unbridge(self, call_id: str) -> None:
         leg = self._legs.get(call_id)
@@ -491,7 +495,7 @@ class SipCarrier:
         self._settle(leg.stream)
         if line is not None and line.customer is leg:
             line.customer = None
-            line.t_bridge = None
+            line.stream.on_first_sent = None
             self._settle(line.stream)
             if line.stream.session is not None:
                 line.stream.session.stop_playing()
@@ -507,25 +511,6 @@ class SipCarrier:
         live = [leg.stream for leg in self._legs.values()]
         live += [line.stream for line in self._lines.values()]
         return self.stats.relayed_frames + sum(st.relayed for st in live)
-
-    def _watch_connect(self, line: _Line) -> None:
-        """Record bridge() -> first packet to the agent once it has left."""
-        t_bridge = line.t_bridge
-
-        def check() -> None:
-            if line.t_bridge is not t_bridge or t_bridge is None or line.ended:
-                return
-            sent = line.stream.first_sent_at
-            if sent is None:
-                if self.scheduler.monotonic() - t_bridge < 2.0:
-                    self.scheduler.call_at(self.scheduler.monotonic() + 0.005, check)
-                return
-            delays = self.stats.bridge_to_audio
-            if len(delays) >= 100_000:
-                del delays[: len(delays) // 2]
-            delays.append(max(0.0, sent - t_bridge))
-
-        self.scheduler.call_at(self.scheduler.monotonic() + 0.005, check)
 
     # -- transfers: a customer joined to another number ---------------------------------
     def transfer(self, call_id: str, number: str, on_result: Callable[[bool, str], None]) -> None:
