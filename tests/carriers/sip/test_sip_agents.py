@@ -205,6 +205,12 @@ async def test_lines_that_cannot_come_up_say_why(rig: Rig) -> None:
         ev = await rig.line_event(agent)
         assert isinstance(ev, AgentLineDown) and why in ev.cause, (target, ev)
         assert not ev.by_remote
+    # the bad ones leave nothing behind: a good phone still comes up and takes a call
+    phone = await phone_for(rig)
+    await bridged_call(rig, "alice")
+    await rig.calls.wait("c1")
+    assert phone.heard_tone(CUSTOMER_HZ) and rig.carrier.line_up("alice")
+    await phone.stop()
 
 
 async def test_a_phone_that_never_answers_times_out() -> None:
