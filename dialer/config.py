@@ -38,6 +38,7 @@ from dialer.campaign import (
     default_dispositions,
 )
 from dialer.ivr import IvrSettings
+from pacing.registry import SIMULATOR_ONLY
 
 
 class HttpConfig(BaseModel):
@@ -247,10 +248,10 @@ class CampaignConfig(BaseModel):
     @field_validator("policy")
     @classmethod
     def _not_simulator_only(cls, v: str) -> str:
-        if v == "clairvoyant":
+        if v in SIMULATOR_ONLY:
             raise ValueError(
-                "'clairvoyant' knows each call's future and exists only in the simulator "
-                "(dialer sim run/sweep); choose another policy for a live campaign"
+                f"{v!r} reads the simulator's knowledge of the future and exists only in "
+                "the simulator (dialer sim run/sweep); choose another policy for a live campaign"
             )
         return v
 

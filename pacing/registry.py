@@ -7,6 +7,7 @@ from typing import Any
 
 from pacing.clairvoyant import Clairvoyant
 from pacing.erlang import ErlangC
+from pacing.informed import Informed
 from pacing.power import Power
 from pacing.predictive import Predictive
 from pacing.progressive import Progressive
@@ -20,7 +21,11 @@ _FACTORIES: dict[str, Callable[..., Policy]] = {
     "vicidial-adaptive": VicidialAdaptive,
     "erlang": ErlangC,
     "clairvoyant": Clairvoyant,
+    "informed": Informed,
 }
+
+# policies that read snapshot.oracle (the simulator's knowledge of the future)
+SIMULATOR_ONLY = frozenset({"clairvoyant", "informed"})
 
 
 def names() -> list[str]:

@@ -27,6 +27,7 @@ from dialer.runtime import amd_factory_for
 from dialer.store import dnc_repo, repo
 from dialer.store.db import Database
 from dialer.store.recorder import StoreRecorder
+from pacing.registry import SIMULATOR_ONLY
 from sim.agents import SimulatedAgents
 from sim.audio import ClipBank, corpus_clips, message_clip
 from sim.numbers import synthetic_numbers
@@ -111,8 +112,9 @@ class SimOptions:
     stop_after_events: int | None = None  # for crash tests: stop abruptly mid-run
     dnc: DncIndex | None = None  # lists the gate checks (else: the store's, or none)
     # fix each dial's called party and each wrap-up by position (see sim.oracle):
-    # needed by the clairvoyant policy, and gives every policy the same people for
-    # a seed (common random numbers); None: on for clairvoyant only
+    # needed by the policies that read the future (clairvoyant, informed), and gives
+    # every policy the same people for a seed (common random numbers); None: on for
+    # those policies only
     foresight: bool | None = None
     policy_params: dict[str, Any] = field(default_factory=dict)  # e.g. {"min_gain": 0.2}
 
@@ -169,10 +171,11 @@ async def _run_scenario(sc: Scenario, opts: SimOptions) -> SimResult:
             clips.human, amd_factory_for(settings.amd_profile)
         )
     population = Population(sc.called_party, clips)
-    clairvoyant = policy_name(settings) == "clairvoyant"
-    foresight = opts.foresight if opts.foresight is not None else clairvoyant
-    if clairvoyant and not foresight:
-        raise ValueError("the clairvoyant policy needs foresight (SimOptions.foresight)")
+    name = policy_name(settings)
+    needs_oracle = name in SIMULATOR_ONLY
+    foresight = opts.foresight if opts.foresight is not None else needs_oracle
+    if needs_oracle and not foresight:
+        raise ValueError(f"the {name} policy needs foresight (SimOptions.foresight)")
     fs_pbx, fs_agents = (int(x) for x in np.random.default_rng([seed, 7]).integers(2**63, size=2))
     model: Population | Foresight = Foresight(population, fs_pbx) if foresight else population
     pbx_params = SimulatedPbxParams(channels=sc.channels)

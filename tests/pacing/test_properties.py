@@ -188,7 +188,15 @@ def snapshots(draw: st.DrawFn, with_oracle: bool = False) -> PacingSnapshot:
     )
 
 
-POLICIES = ["progressive", "power", "predictive", "vicidial-adaptive", "erlang", "clairvoyant"]
+POLICIES = [
+    "progressive",
+    "power",
+    "predictive",
+    "vicidial-adaptive",
+    "erlang",
+    "clairvoyant",
+    "informed",
+]
 
 
 @FAST
@@ -206,7 +214,7 @@ def test_no_policy_exceeds_the_limits_and_decisions_are_deterministic(
 
 
 @FAST
-@given(snap=snapshots())
+@given(snap=snapshots(with_oracle=True))
 def test_spent_budget_keeps_predictive_policies_progressive(snap: PacingSnapshot) -> None:
     from dataclasses import replace
 
@@ -219,7 +227,7 @@ def test_spent_budget_keeps_predictive_policies_progressive(snap: PacingSnapshot
         ),
     )
     prog = registry.create("progressive").decide(spent, np.random.default_rng(0)).calls
-    for name in ("predictive", "erlang"):
+    for name in ("predictive", "erlang", "informed"):
         assert registry.create(name).decide(spent, np.random.default_rng(0)).calls <= prog
 
 
