@@ -51,6 +51,7 @@ from dialer.ports import (
     OptOut,
     Recorder,
 )
+from dialer.ratewindow import RateWindow
 from pacing.registry import create as create_policy
 from pacing.types import (
     AbandonBudget,
@@ -278,8 +279,8 @@ class Engine:
         self.counters = EngineCounters()
         # abandonment before this run (a resumed campaign counts its whole history)
         self._prior_abandoned, self._prior_live = initial_counts
-        self._window: deque[tuple[float, int]] = deque()  # (t, 1=abandon / 0=live)
-        self._last_hour: deque[tuple[float, int]] = deque()  # the same, trimmed to 1 h
+        self._window = RateWindow()  # the regulatory window's answers and abandons
+        self._last_hour = RateWindow()  # the same, trimmed to 1 h
         self._ring_live: deque[float] = deque(maxlen=STATS_SAMPLES)
         self._answer_live: deque[float] = deque(maxlen=STATS_SAMPLES)
         self._ring_all: deque[float] = deque(maxlen=STATS_SAMPLES)
@@ -392,10 +393,8 @@ class Engine:
 
     def last_hour_rate(self, now: float) -> tuple[int, int]:
         """(abandoned, live answers) over the last hour, for supervisors."""
-        while self._last_hour and self._last_hour[0][0] < now - 3600.0:
-            self._last_hour.popleft()
-        abandoned = sum(k for _, k in self._last_hour)
-        return abandoned, len(self._last_hour) - abandoned
+        self._last_hour.trim(now - 3600.0)
+        return self._last_hour.counts()
 
     def budget(self, now: float) -> AbandonBudget:
         window = self.settings.window_s
@@ -405,10 +404,8 @@ class Engine:
             abandoned = self._prior_abandoned + self.counters.abandoned
             live = self._prior_live + self.counters.live_answers
         else:
-            while self._window and self._window[0][0] < now - window:
-                self._window.popleft()
-            abandoned = sum(k for _, k in self._window)
-            live = len(self._window) - abandoned  # abandons are live answers already counted
+            self._window.trim(now - window)
+            abandoned, live = self._window.counts()
         fp = self.settings.amd_false_positive_rate * self.counters.machine_answers
         return AbandonBudget(self.settings.abandon_target, abandoned + fp, live + fp)
 
@@ -846,8 +843,8 @@ class Engine:
     def _count_live(self, call: Call, now: float) -> None:
         call.live = True
         self.counters.live_answers += 1
-        self._window.append((now, 0))
-        self._last_hour.append((now, 0))
+        self._window.push(now, False)
+        self._last_hour.push(now, False)
         self._ring_live.append(now - call.t_dial)
         if call.t_answer is not None:
             self._answer_live.append(call.t_answer - call.t_dial)
@@ -1041,8 +1038,8 @@ class Engine:
         self._waiting.pop(call.call_id, None)
         now = self.clock.monotonic()
         self.counters.abandoned += 1
-        self._window.append((now, 1))
-        self._last_hour.append((now, 1))
+        self._window.push(now, True)
+        self._last_hour.push(now, True)
         call.lead.last_abandon_at = self.clock.wall()
         self._move(call, S.ABANDONED, why)
         call.result = CallResult.ABANDONED
@@ -1068,8 +1065,8 @@ class Engine:
         elif st is S.WAITING_AGENT:
             # the person gave up before an agent came: abandoned all the same
             self.counters.abandoned += 1
-            self._window.append((self.clock.monotonic(), 1))
-            self._last_hour.append((self.clock.monotonic(), 1))
+            self._window.push(self.clock.monotonic(), True)
+            self._last_hour.push(self.clock.monotonic(), True)
             self.recorder.attempt_updated(call.call_id, {"abandoned": True})
             call.lead.last_abandon_at = self.clock.wall()
             self._move(call, S.ABANDONED, "caller hung up waiting")
