@@ -105,6 +105,7 @@ class AgentPhonesConfig(BaseModel):
     users: dict[str, str] = Field(default_factory=dict)  # agent id -> digest password
     phones: dict[str, str] = Field(default_factory=dict)  # agent id -> sip:user@ip:port
     line_answer_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    rtp_timeout_s: float = Field(default=60.0, ge=0, le=3600)  # 0: never
     connect_tone_hz: float = Field(default=880.0, ge=0, le=3400)
 
     @field_validator("users", "phones")
@@ -187,6 +188,7 @@ class SipCarrierConfig(BaseModel):
             agent_users=tuple(sorted(self.agents.users.items())) if self.agents else (),
             realm=self.agents.realm if self.agents else "dialer",
             line_answer_timeout_s=self.agents.line_answer_timeout_s if self.agents else 20.0,
+            line_rtp_timeout_s=self.agents.rtp_timeout_s if self.agents else 60.0,
             connect_tone_hz=self.agents.connect_tone_hz if self.agents else 880.0,
         )
 

@@ -162,6 +162,14 @@ class SipPhone:
         self._on_input(ep)
         tr.flush(ep)
 
+    def crash(self) -> None:
+        """The softphone dies: media and signalling stop, and no BYE is sent."""
+        self._close_media()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        self.call = None
+
     def send_digit(self, digit: str) -> None:
         if self.stream is not None:
             self.stream.forward_digit(digit, 0.1)

@@ -145,6 +145,7 @@ class RtpStream:
         self.remote: Addr | None = None
         self.ignored = 0  # datagrams with no session yet or from a stranger
         self.frames_received = 0
+        self.last_received_at: float | None = None  # the peer's last RTP packet, accepted
         self.forward_dropped = 0  # relayed frames dropped to bound the bridge's delay
         # a bridge: packets received here are re-sent at once on that stream, as long
         # as it has nothing of its own queued (then they are decoded and queued)
@@ -238,6 +239,7 @@ class RtpStream:
         # a packet read for the early-media session is not the answer's audio
         if session is None or read_for is not session or self.closed:
             return
+        self.last_received_at = now
         dst = self.relay_to
         if dst is not None and dst.session is not None and dst.session.idle and not dst.closed:
             self._relay(session, dst, dst.session, data, now)

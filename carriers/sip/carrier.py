@@ -139,6 +139,10 @@ class SipCarrierParams:
     agent_users: tuple[tuple[str, str], ...] = ()  # (user, password) allowed to register
     realm: str = "dialer"
     line_answer_timeout_s: float = 20.0  # the agent's phone must answer the login call
+    # a phone that sends no RTP this long is gone (crashed, unplugged, lost its network)
+    # although no BYE came: its line is hung up so no customer is bridged to silence;
+    # 0: never
+    line_rtp_timeout_s: float = 60.0
     connect_tone_hz: float = 880.0  # heard by the agent as a customer is bridged; 0: none
     connect_tone_s: float = 0.12
 
@@ -150,6 +154,8 @@ class SipCarrierParams:
             raise ValueError(f"trunk names must be unique: {names}")
         if self.bind_host in ("0.0.0.0", "::") and not self.public_host:
             raise ValueError("public_host is required when bind_host is a wildcard address")
+        if not self.line_rtp_timeout_s >= 0:
+            raise ValueError(f"line_rtp_timeout_s must be >= 0, got {self.line_rtp_timeout_s}")
 
 
 @dataclass(eq=False, slots=True)
@@ -217,7 +223,8 @@ class _Line:
     up: bool = False
     ended: bool = False
     customer: _Leg | None = None
-    timer: object | None = None
+    timer: object | None = None  # the answer timeout, then the RTP watchdog
+    up_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -674,6 +681,27 @@ class SipCarrier:
             self._service(ep)
         self._line_down(line, "the agent's phone did not answer", by_remote=True)
 
+    def _watch_line(self, line: _Line) -> None:
+        """Hang up a line whose phone has sent nothing for ``line_rtp_timeout_s``;
+        otherwise look again when that much time will have passed since the last
+        packet."""
+        line.timer = None
+        limit = self.params.line_rtp_timeout_s
+        if limit <= 0 or line.ended or not line.up:
+            return
+        now = self.scheduler.monotonic()
+        heard = line.stream.last_received_at
+        last = max(heard if heard is not None else line.up_at, line.up_at)
+        if now - last < limit:
+            line.timer = self.scheduler.call_at(last + limit, lambda: self._watch_line(line))
+            return
+        # down first, with this cause: the BYE's own CallEnded would say "released"
+        self._line_down(line, f"no audio from the agent's phone for {limit:g} s", by_remote=True)
+        ep, call = self._agent_ep, line.call
+        if ep is not None and call is not None:
+            ep.bye(call, now)
+            self._service(ep)
+
     def _pump_agents(self, ep: Endpoint, ev: object, now: float) -> None:
         if isinstance(ev, IncomingCall):
             ep.reject(ev.call, 403, now)  # agents are called by us, never the other way
@@ -696,13 +724,14 @@ class SipCarrier:
                 self._line_down(line, "the phone answered without usable SDP", by_remote=True)
                 return
             line.stream.start(self._session_for(media), (media.address, media.port))
-            line.up = True
+            line.up, line.up_at = True, now
             self.stats.lines_up += 1
             if line.timer is not None:
                 cancel = getattr(line.timer, "cancel", None)
                 if cancel is not None:
                     cancel()
                 line.timer = None
+            self._watch_line(line)
             self._line_event(AgentLineUp(line.agent_id, now))
         elif isinstance(ev, CallFailed):
             self._line_down(line, f"the phone answered {ev.status} {ev.reason}", by_remote=True)

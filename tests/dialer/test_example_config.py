@@ -26,6 +26,7 @@ def test_example_sip_block_with_agents_is_valid() -> None:
     assert cfg.carrier.agents.target_for("carl") == "sip:carl@192.0.2.7:5060"
     params = cfg.carrier.params()
     assert params.agents and dict(params.agent_users) == {"ann": "s3cret"}
+    assert params.line_rtp_timeout_s == 60.0  # the watchdog is on unless turned off
 
 
 def test_bad_agent_phones_are_named() -> None:
@@ -37,6 +38,7 @@ def test_bad_agent_phones_are_named() -> None:
         ('users = { "ann smith" = "pw" }', "agent ids must be SIP user names"),
         ('users = { ann = " " }', "empty value"),
         ("line_answer_timeout_s = 0", "line_answer_timeout_s"),
+        ("rtp_timeout_s = -1", "rtp_timeout_s"),
     ]:
         try:
             parse_config(base + "[carrier.agents]\n" + agents + "\n" + camp, "x.toml")

@@ -231,6 +231,35 @@ async def test_a_phone_that_never_answers_times_out() -> None:
         await rig.pbx.server.stop()
 
 
+async def test_a_phone_that_dies_without_a_bye_is_hung_up_and_its_customer_not_left() -> None:
+    rig = await make_rig(line_rtp_timeout_s=0.8, talk_s=30.0)
+    try:
+        alive = await phone_for(rig, "alice")
+        dead = await phone_for(rig, "bob")
+        # both phones send audio continuously: neither line is dropped while they do
+        await asyncio.sleep(1.5)
+        assert rig.carrier.line_up("alice") and rig.carrier.line_up("bob")
+        assert not rig.lines
+        await bridged_call(rig, "bob", "c1")
+        await asyncio.sleep(0.3)
+        assert rig.carrier.line_up("bob")  # bridged and relaying: still heard
+        dead.crash()
+        ev = await rig.line_event("bob", timeout=5.0)
+        assert isinstance(ev, AgentLineDown) and ev.by_remote, ev
+        assert "no audio from the agent's phone for 0.8 s" in ev.cause
+        assert not rig.carrier.line_up("bob")
+        # the customer bridged to the dead phone is hung up with the reason, not left
+        ended = await rig.calls.wait("c1")
+        assert "agent bob" in ended.cause and "no audio" in ended.cause, ended
+        # the live phone's line is untouched
+        assert rig.carrier.line_up("alice") and not rig.lines
+        await alive.stop()
+        await dead.stop()
+    finally:
+        await rig.carrier.stop()
+        await rig.pbx.server.stop()
+
+
 async def test_a_registered_phone_is_called_at_its_binding() -> None:
     rig = await make_rig(agent_users=(("alice", "s3cret"), ("bob", "other")))
     try:
