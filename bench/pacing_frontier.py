@@ -67,14 +67,7 @@ def main() -> None:
         flush=True,
     )
     t0 = time.perf_counter()
-    done = [0]
-
-    def tick(spec: sw.RunSpec, row: dict[str, Any]) -> None:
-        done[0] += 1
-        if done[0] % 10 == 0 or done[0] == len(grid):
-            print(f"  {done[0]}/{len(grid)} runs, {time.perf_counter() - t0:.0f} s", flush=True)
-
-    result = sw.run_grid(grid, args.jobs, tick)
+    result = sw.run_grid(grid, args.jobs, sw.progress_lines(len(grid)))
     points = frontier(result.runs)
     print_frontier(points)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -61,14 +61,7 @@ def main() -> None:
         flush=True,
     )
     t0 = time.perf_counter()
-    done = [0]
-
-    def tick(spec: sw.RunSpec, row: dict[str, Any]) -> None:
-        done[0] += 1
-        if done[0] % 10 == 0 or done[0] == len(grid):
-            print(f"  {done[0]}/{len(grid)} runs, {time.perf_counter() - t0:.0f} s", flush=True)
-
-    result = sw.run_grid(grid, args.jobs, tick)
+    result = sw.run_grid(grid, args.jobs, sw.progress_lines(len(grid)))
     wall = time.perf_counter() - t0
     written = sw.write_outputs(result, args.out)
     report(result.runs, policies, args.target)

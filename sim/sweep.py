@@ -15,6 +15,7 @@ import csv
 import itertools
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -370,6 +371,21 @@ def run_grid(
                 }
             )
     return SweepResult(runs, series)
+
+
+def progress_lines(total: int, every: int = 10) -> Callable[[RunSpec, dict[str, Any]], None]:
+    """An ``on_done`` for :func:`run_grid` that prints "k/total runs, s" every
+    ``every`` runs: for scripts whose output goes to a log rather than a terminal."""
+    t0 = time.perf_counter()
+    done = 0
+
+    def tick(spec: RunSpec, row: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        if done % every == 0 or done == total:
+            print(f"  {done}/{total} runs, {time.perf_counter() - t0:.0f} s", flush=True)
+
+    return tick
 
 
 def default_jobs() -> int:
