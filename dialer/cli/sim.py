@@ -320,7 +320,10 @@ def sweep(
     policies: str = typer.Option(
         "progressive,vicidial-adaptive,predictive,clairvoyant",
         "--policies",
-        help="Comma-separated policies (clairvoyant is the simulator's upper bound).",
+        help=(
+            "Comma-separated policies (clairvoyant is the simulator's upper bound; "
+            "informed, predictive told when each agent frees, a simulator-only reference)."
+        ),
     ),
     scenarios: list[Path] = typer.Option(
         [Path("config/scenarios/research")],
