@@ -155,6 +155,8 @@ class SipCarrierConfig(BaseModel):
     setup_timeout_s: float = Field(default=4.0, gt=0, le=60)
     match_port: StrictBool = False  # know trunks by IP and port, not by IP alone
     options_interval_s: float = Field(default=0.0, ge=0, le=3600)  # keep-alive; 0: off
+    # probes in a row unanswered (within setup_timeout_s) before a trunk is tried last
+    options_failures: int = Field(default=2, ge=1, le=100)
     scenario: Path = Path("config/scenarios/demo.toml")
     seed: int = 1
     agents: AgentPhonesConfig | None = None
@@ -184,6 +186,7 @@ class SipCarrierConfig(BaseModel):
             setup_timeout_s=self.setup_timeout_s,
             match_port=self.match_port,
             options_interval_s=self.options_interval_s,
+            options_failures=self.options_failures,
             agents=self.agents is not None,
             agent_users=tuple(sorted(self.agents.users.items())) if self.agents else (),
             realm=self.agents.realm if self.agents else "dialer",

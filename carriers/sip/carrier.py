@@ -7,7 +7,9 @@ One UDP socket carries all SIP (:class:`SipTransport`, one sans-IO
 * ``dial`` sends an INVITE offering PCMU, PCMA and telephone-event through the
   first trunk (by ``priority``, lower first) that has a free channel and a
   calls-per-second token; 503, no response within ``setup_timeout_s`` and a full
-  trunk move the call to the next trunk.
+  trunk move the call to the next trunk.  With ``options_interval_s``, a trunk
+  whose OPTIONS probes go unanswered is tried after all the others until it
+  answers one again (:meth:`SipCarrier.trunk_down`).
 * 180/183 -> :class:`Ringing` (``early_media`` when the provisional carries SDP);
   2xx -> :class:`Answered`, then :class:`MediaFrames` of the received RTP, with
   media time counted from the answer.
@@ -22,8 +24,9 @@ calls each agent's phone once at login (``nail_up``), at a SIP URI or at the
 phone's registered contact, and keeps that leg up for the session.  ``bridge``
 joins a customer leg to it: a short tone to the agent, then RTP relayed both
 ways (PCMU and PCMA transcoded through linear audio when the legs differ) and
-RFC 4733 keys passed through.  When the agent's phone hangs up during a call
-the customer leg is ended too, never left in silence.
+RFC 4733 keys passed through.  When the agent's phone hangs up during a call,
+or sends no RTP for ``line_rtp_timeout_s`` (it died without a BYE), the
+customer leg is ended too, never left in silence.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from carriers.sip.endpoint import (
     EndpointConfig,
     IncomingCall,
     IncomingRequest,
+    OptionsAnswered,
 )
 from carriers.sip.registrar import BindingAdded, BindingRemoved, Registrar
 from carriers.sip.sdp import (
@@ -132,7 +136,11 @@ class SipCarrierParams:
     cancel_guard_s: float = 32.0  # after CANCEL, give up waiting for the final response
     user_agent: str = "dialer"
     match_port: bool = False  # trust a trunk's IP alone (False) or only its IP and port
-    options_interval_s: float = 0.0  # OPTIONS keep-alive to every trunk; 0: none
+    # OPTIONS to every trunk this often (keeps NAT bindings open, and probes the
+    # trunk: one that leaves options_failures probes in a row unanswered within
+    # setup_timeout_s is tried last until it answers again); 0: none
+    options_interval_s: float = 0.0
+    options_failures: int = 2
     timers: TimerParams = field(default_factory=TimerParams)
     # agents' phones: take REGISTER and call agents (off: trunks only, strangers get 403)
     agents: bool = False
@@ -154,6 +162,8 @@ class SipCarrierParams:
             raise ValueError(f"trunk names must be unique: {names}")
         if self.bind_host in ("0.0.0.0", "::") and not self.public_host:
             raise ValueError("public_host is required when bind_host is a wildcard address")
+        if self.options_failures < 1:
+            raise ValueError(f"options_failures must be >= 1, got {self.options_failures}")
         if not self.line_rtp_timeout_s >= 0:
             raise ValueError(f"line_rtp_timeout_s must be >= 0, got {self.line_rtp_timeout_s}")
 
@@ -166,6 +176,10 @@ class _TrunkState:
     active: int = 0
     tokens: float = 0.0
     refilled_at: float = 0.0
+    # OPTIONS probes: unanswered in a row, and the one in flight (Call-ID, timer)
+    probe_failures: int = 0
+    probe: tuple[str, object] | None = None
+    down: bool = False
 
     @property
     def burst(self) -> float:
@@ -238,6 +252,7 @@ class CarrierStats:
     lines_up: int = 0
     lines_down: dict[str, int] = field(default_factory=dict)
     bridges: int = 0
+    trunk_events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, trunk, up|down)
     relayed_frames: int = 0  # 20 ms frames carried across bridges, both ways
     # seconds from bridge() to the first RTP packet sent to the agent (the tone)
     bridge_to_audio: list[float] = field(default_factory=list)
@@ -336,17 +351,58 @@ class SipCarrier:
                 self._keepalive(state)
 
     def _keepalive(self, state: _TrunkState) -> None:
-        """OPTIONS to the trunk now and every ``options_interval_s`` (keeps NAT
-        bindings open and shows the trunk we are alive; answers are not tracked)."""
+        """OPTIONS to the trunk now and every ``options_interval_s``: keeps NAT
+        bindings open, and an answer within ``setup_timeout_s`` shows the trunk up."""
         if not self.started or state.endpoint is None or state.addr is None:
             return
         t = state.trunk
         now = self.scheduler.monotonic()
-        state.endpoint.options(f"sip:{t.domain or t.host}:{t.port}", state.addr, now)
+        if state.probe is not None:
+            self._probe_result(state, None)  # the last one was never answered
+        req = state.endpoint.options(f"sip:{t.domain or t.host}:{t.port}", state.addr, now)
+        call_id = req.call_id
+        timer = self.scheduler.call_at(
+            now + self.params.setup_timeout_s, lambda: self._probe_late(state, call_id)
+        )
+        state.probe = (call_id, timer)
         self._service(state.endpoint)
         self._keepalives[t.name] = self.scheduler.call_at(
             now + self.params.options_interval_s, lambda: self._keepalive(state)
         )
+
+    def _probe_late(self, state: _TrunkState, call_id: str) -> None:
+        if state.probe is not None and state.probe[0] == call_id:
+            self._probe_result(state, None)
+
+    def _probe_result(self, state: _TrunkState, status: int | None) -> None:
+        """An OPTIONS probe answered (any final status: the trunk is there) or not
+        (None, or 408 from our own transaction)."""
+        if state.probe is not None:
+            cancel = getattr(state.probe[1], "cancel", None)
+            if cancel is not None:
+                cancel()
+            state.probe = None
+        name = state.trunk.name
+        if status is not None and status != 408:
+            if state.down:
+                log.warning("trunk %s: answers OPTIONS again (%d): back in use", name, status)
+                self.stats.trunk_events.append((self.scheduler.monotonic(), name, "up"))
+            state.probe_failures, state.down = 0, False
+            return
+        state.probe_failures += 1
+        if not state.down and state.probe_failures >= self.params.options_failures:
+            state.down = True
+            log.warning(
+                "trunk %s: %d OPTIONS probes unanswered: tried last until it answers",
+                name,
+                state.probe_failures,
+            )
+            self.stats.trunk_events.append((self.scheduler.monotonic(), name, "down"))
+
+    def trunk_down(self, name: str) -> bool:
+        """Whether the trunk's OPTIONS probes have gone unanswered (see params)."""
+        state = self._by_name.get(name)
+        return state is not None and state.down
 
     @property
     def local_addr(self) -> Addr:
@@ -370,6 +426,12 @@ class SipCarrier:
             if cancel is not None:
                 cancel()
         self._keepalives.clear()
+        for state in self._trunks:
+            if state.probe is not None:
+                cancel = getattr(state.probe[1], "cancel", None)
+                if cancel is not None:
+                    cancel()
+                state.probe = None
         cancel = getattr(self._registrar_timer, "cancel", None)
         if cancel is not None:
             cancel()
@@ -403,7 +465,11 @@ class SipCarrier:
                 return
             candidates = [named]
         else:
-            candidates = sorted(self._trunks, key=lambda s: (s.trunk.priority, s.trunk.name))
+            # a trunk whose probes go unanswered is tried last, not skipped: a probe
+            # can be lost or filtered while the trunk still takes calls
+            candidates = sorted(
+                self._trunks, key=lambda s: (s.down, s.trunk.priority, s.trunk.name)
+            )
         try:
             stream = RtpStream(
                 self.scheduler, self._pool, self._loop, lambda f, t: None, self._rtp_queue
@@ -923,6 +989,12 @@ class SipCarrier:
                 continue
             if isinstance(ev, IncomingRequest):
                 ep.respond(ev.request, 501, now)  # INFO, MESSAGE, REGISTER...: not ours
+                continue
+            if isinstance(ev, OptionsAnswered):
+                cid = ev.request.call_id
+                for state in self._trunks:
+                    if state.endpoint is ep and state.probe is not None and state.probe[0] == cid:
+                        self._probe_result(state, ev.status)
                 continue
             call = getattr(ev, "call", None)
             if call is None:

@@ -166,9 +166,18 @@ class RegistrationFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class OptionsAnswered:
+    """The final answer to an OPTIONS we sent (408: none came before Timer F)."""
+
+    request: Request
+    status: int
+    reason: str
+
+
 EndpointEvent = (
     CallProgress | CallAnswered | CallFailed | CallEnded | IncomingCall | AuthRequired
-    | IncomingRequest | Registered | RegistrationFailed
+    | IncomingRequest | Registered | RegistrationFailed | OptionsAnswered
 )  # fmt: skip
 
 
@@ -334,7 +343,8 @@ class Endpoint:
         self._end(call, by_remote=False)
 
     def options(self, target_uri: str, peer: Addr, now: float) -> Request:
-        """Send an OPTIONS keep-alive / trunk probe; its answer is not reported."""
+        """Send an OPTIONS keep-alive / trunk probe; its final answer comes back as
+        :class:`OptionsAnswered`."""
         uri = parse_uri(target_uri)
         req = self._new_request("OPTIONS", uri, f"{_token()}@{self.config.host}", 1)
         req.add("From", f"<sip:{self.config.user}@{self.config.host}>;tag={_token()}")
@@ -717,9 +727,15 @@ class Endpoint:
     def _on_client_event(
         self, tx: Transaction, call: Call | None, event: object, now: float
     ) -> None:
-        if call is None:
-            return
         method = tx.request.method
+        if call is None:
+            if method == "OPTIONS":
+                if isinstance(event, TimedOut):
+                    self._events.append(OptionsAnswered(tx.request, 408, "No response (Timer F)"))
+                elif isinstance(event, ResponseReceived) and event.response.status >= 200:
+                    r = event.response
+                    self._events.append(OptionsAnswered(tx.request, r.status, r.reason))
+            return
         if isinstance(event, TimedOut):
             if method == "INVITE" and call.state in (CallState.CALLING, CallState.EARLY):
                 self._fail(call, 408, "No response (Timer B)", CallOutcome.TRUNK_FAILURE)

@@ -19,6 +19,7 @@ from carriers.sip.endpoint import (
     EndpointConfig,
     EndpointEvent,
     IncomingCall,
+    OptionsAnswered,
 )
 from carriers.sip.transaction import response_to
 
@@ -208,6 +209,22 @@ def test_options_answered_and_reinvite_gets_same_sdp() -> None:
     replies = [parse_message(d) for d, _ in uas.datagrams_to_send()]
     final = [m for m in replies if isinstance(m, Response) and m.status >= 200]
     assert final and final[0].status == 200 and final[0].body == SDP_B
+
+
+def test_options_answer_and_silence_are_reported() -> None:
+    uac, uas = _pair()
+    req = uac.options("sip:192.0.2.2", B, 0.0)
+    _pump(uac, uas, 0.0)
+    assert _events(uac) == [OptionsAnswered(req, 200, "OK")]
+    # a probe nobody answers: retransmitted, then 408 from Timer F (64 x T1)
+    lost = uac.options("sip:192.0.2.2", B, 10.0)
+    uac.datagrams_to_send()
+    t = 10.0
+    while t < 10.0 + 64 * 0.5 + 1:
+        t += 0.5
+        uac.handle_timer(t)
+        uac.datagrams_to_send()
+    assert _events(uac) == [OptionsAnswered(lost, 408, "No response (Timer F)")]
 
 
 def test_garbage_gets_400_when_answerable_and_silence_otherwise() -> None:
