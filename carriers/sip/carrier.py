@@ -399,6 +399,10 @@ class SipCarrier:
             )
             self.stats.trunk_events.append((self.scheduler.monotonic(), name, "down"))
 
+    def trunk_states(self) -> dict[str, bool]:
+        """Trunk name -> answering its probes (True also while probes are off)."""
+        return {s.trunk.name: not s.down for s in self._trunks}
+
     def trunk_down(self, name: str) -> bool:
         """Whether the trunk's OPTIONS probes have gone unanswered (see params)."""
         state = self._by_name.get(name)

@@ -220,6 +220,10 @@ def create_app(runtime: Runtime | None, db: Database) -> FastAPI:
                 metrics.update_stats(
                     name, runtime.stats(name), runtime.world.carrier.free_channels()
                 )
+            # only SIP carriers have trunks to probe
+            trunk_states = getattr(runtime.world.carrier, "trunk_states", None)
+            if callable(trunk_states):
+                metrics.update_trunks(trunk_states())
         body, ctype = metrics.render()
         return PlainTextResponse(body, media_type=ctype)
 

@@ -53,6 +53,12 @@ class Metrics:
         self.carrier_free = Gauge(
             "dialer_carrier_free_channels", "Free carrier channels", registry=r
         )
+        self.trunk_up = Gauge(
+            "dialer_trunk_up",
+            "1 while a SIP trunk answers its OPTIONS probes, 0 while it is tried last",
+            ["trunk"],
+            registry=r,
+        )
 
     def observe(self, ev: Event) -> None:
         if ev.kind == "call":
@@ -72,6 +78,10 @@ class Metrics:
         for state in ("ready", "reserved", "on_call", "wrap_up", "paused"):
             self.agents.labels(campaign, state).set(s["agents"].get(state, 0))
         self.carrier_free.set(carrier_free)
+
+    def update_trunks(self, states: dict[str, bool]) -> None:
+        for name, up in states.items():
+            self.trunk_up.labels(name).set(1.0 if up else 0.0)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

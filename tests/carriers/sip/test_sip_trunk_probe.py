@@ -17,6 +17,7 @@ import pytest
 from carriers.base import Answered
 from carriers.sip import parse_message
 from carriers.sip.carrier import SipCarrier, SipCarrierParams, Trunk
+from dialer.api.metrics import Metrics
 from dialer.clock import RealClock
 from tests.carriers.sip.peers import LOOPBACK, Collector, DialRequest
 from tests.sim.uac import FAST, scenario, start_pbx
@@ -76,6 +77,13 @@ async def test_a_trunk_silent_to_options_is_tried_last_and_comes_back() -> None:
         # two probes unanswered: "first" is marked down; the PBX answers its probes
         await until(lambda: carrier.trunk_down("first"), 5.0)
         assert not carrier.trunk_down("pbx")
+        assert carrier.trunk_states() == {"first": False, "pbx": True}
+        # operators see it in /metrics
+        metrics = Metrics()
+        metrics.update_trunks(carrier.trunk_states())
+        text = metrics.render()[0].decode()
+        assert 'dialer_trunk_up{trunk="first"} 0.0' in text
+        assert 'dialer_trunk_up{trunk="pbx"} 1.0' in text
         assert [e[1:] for e in carrier.stats.trunk_events] == [("first", "down")]
         before = len(received)
         carrier.dial(DialRequest("c1", "+15550001111", timeout_s=15))
@@ -97,6 +105,7 @@ async def test_a_trunk_silent_to_options_is_tried_last_and_comes_back() -> None:
         silent.sendto(ok_for(fresh), carrier.local_addr)
         await until(lambda: not carrier.trunk_down("first"), 3.0)
         assert [e[1:] for e in carrier.stats.trunk_events] == [("first", "down"), ("first", "up")]
+        assert carrier.trunk_states() == {"first": True, "pbx": True}
     finally:
         loop.remove_reader(silent.fileno())
         await carrier.stop()
