@@ -121,6 +121,7 @@ class Runtime:
     _cb_applied: dict[int, tuple[str, int, datetime]] = field(default_factory=dict)
     desks: dict[str, DesktopAgents] = field(default_factory=dict)  # campaigns worked from /agent
     phones: dict[str, PhoneAgents] = field(default_factory=dict)  # campaigns on SIP phones
+    _trunks_up: dict[str, bool] = field(default_factory=dict)  # as last told to supervisors
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -570,6 +571,26 @@ class Runtime:
                         f"no dial for {now - rt.last_dial_change:.0f} s while "
                         f"{len(ready)} agents wait: {why}",
                     )
+            self._trunk_alerts()
+
+    def _trunk_alerts(self) -> None:
+        """Tell every campaign's supervisors when a SIP trunk stops or starts
+        answering its OPTIONS probes (the trunks are shared by all campaigns)."""
+        trunk_states = getattr(self.world.carrier, "trunk_states", None)
+        if not callable(trunk_states):
+            return
+        states: dict[str, bool] = trunk_states()
+        for trunk, up in states.items():
+            if up == self._trunks_up.get(trunk, True):
+                continue
+            if up:
+                code, text = "trunk_up", f"trunk {trunk} answers again: back in use"
+            else:
+                code = "trunk_down"
+                text = f"trunk {trunk} does not answer OPTIONS: calls go to the other trunks first"
+            for name in self.campaigns:
+                self._alert(name, code, text, info=up)
+        self._trunks_up = dict(states)
 
 
 def _customer_calls(engine: Engine) -> bool:
