@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,11 +33,18 @@ class _TwoContacts(SipWorld):
         return [(n, {"name": f"Customer {i}"}) for i, n in enumerate(NUMBERS)]
 
 
-async def test_runtime_dials_contacts_over_sip(uas: StartUas, tmp_path: Path) -> None:
-    write_ulaw(tmp_path / "audio.ulaw", human_clip(np.random.default_rng(3), 3).samples)
-    peer = uas("uas_answer_audio.xml", calls=2)
+def _runtime(
+    tmp_path: Path, carrier: str, trunks: list[tuple[str, int]]
+) -> tuple[Runtime, Database]:
+    """The runtime `dialer run` builds for a SIP carrier with ``carrier`` extra keys
+    and these (name, port) trunks on 127.0.0.1, in that order of priority; one
+    progressive campaign over the two contacts."""
     scenario = tmp_path / "fast.toml"
     scenario.write_text(FAST)  # its agents log in at once
+    trunk_text = "".join(
+        f'[[carrier.trunks]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {port}\npriority = {i}\n'
+        for i, (name, port) in enumerate(trunks)
+    )
     cfg = parse_config(
         f"""
 stats_interval_s = 0.2
@@ -47,10 +55,8 @@ bind_port = 0
 rtp_port_min = 0
 rtp_port_max = 0
 scenario = "{scenario}"
-[[carrier.trunks]]
-name = "sipp"
-host = "127.0.0.1"
-port = {peer.port}
+{carrier}
+{trunk_text}
 [[campaigns]]
 name = "c1"
 list = "l1"
@@ -63,14 +69,25 @@ calltimes = "{ANYTIME_CALLTIMES}"
     world = make_world(cfg)
     assert isinstance(world, SipWorld)
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'sip.db'}")
-    rt = Runtime(cfg, db, _TwoContacts(world.scenario, 1, cfg.carrier.params()))
+    return Runtime(cfg, db, _TwoContacts(world.scenario, 1, cfg.carrier.params())), db
+
+
+async def _both_dialled(rt: Runtime) -> dict[str, Any]:
+    for _ in range(200):
+        s = rt.stats("c1")
+        if s["dials"] == 2 and s["calls_in_progress"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    return s
+
+
+async def test_runtime_dials_contacts_over_sip(uas: StartUas, tmp_path: Path) -> None:
+    write_ulaw(tmp_path / "audio.ulaw", human_clip(np.random.default_rng(3), 3).samples)
+    peer = uas("uas_answer_audio.xml", calls=2)
+    rt, db = _runtime(tmp_path, "", [("sipp", peer.port)])
     await rt.start()
     try:
-        for _ in range(200):
-            s = rt.stats("c1")
-            if s["dials"] == 2 and s["calls_in_progress"] == 0:
-                break
-            await asyncio.sleep(0.1)
+        s = await _both_dialled(rt)
     finally:
         await rt.stop()
         await db.close()
@@ -89,45 +106,10 @@ async def test_a_dead_trunk_is_tried_last_and_supervisors_are_told(tmp_path: Pat
     pbx = await start_pbx(uac_scenario(ring='{ kind = "fixed", mean = 0.2 }'), UAC_FAST)
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dead.bind(("127.0.0.1", 0))
-    scenario = tmp_path / "fast.toml"
-    scenario.write_text(FAST)
-    cfg = parse_config(
-        f"""
-stats_interval_s = 0.2
-shutdown_grace_s = 2
-[carrier]
-kind = "sip"
-bind_port = 0
-rtp_port_min = 0
-rtp_port_max = 0
-match_port = true
-setup_timeout_s = 0.3
-options_interval_s = 0.2
-options_failures = 2
-scenario = "{scenario}"
-[[carrier.trunks]]
-name = "dead"
-host = "127.0.0.1"
-port = {dead.getsockname()[1]}
-priority = 0
-[[carrier.trunks]]
-name = "pbx"
-host = "127.0.0.1"
-port = {pbx.addr[1]}
-priority = 1
-[[campaigns]]
-name = "c1"
-list = "l1"
-mode = "progressive"
-no_answer_timeout_s = 15
-calltimes = "{ANYTIME_CALLTIMES}"
-"""
+    probes = (
+        "match_port = true\nsetup_timeout_s = 0.3\noptions_interval_s = 0.2\noptions_failures = 2"
     )
-    assert isinstance(cfg.carrier, SipCarrierConfig)
-    world = make_world(cfg)
-    assert isinstance(world, SipWorld)
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'sip.db'}")
-    rt = Runtime(cfg, db, _TwoContacts(world.scenario, 1, cfg.carrier.params()))
+    rt, db = _runtime(tmp_path, probes, [("dead", dead.getsockname()[1]), ("pbx", pbx.addr[1])])
     alerts = rt.hub.subscribe(kinds={"alert"})
     await rt.start()
     try:
@@ -135,11 +117,7 @@ calltimes = "{ANYTIME_CALLTIMES}"
         carrier = rt.world.carrier
         assert isinstance(carrier, SipCarrier)
         assert carrier.trunk_states() == {"dead": False, "pbx": True}
-        for _ in range(200):
-            s = rt.stats("c1")
-            if s["dials"] == 2 and s["calls_in_progress"] == 0:
-                break
-            await asyncio.sleep(0.1)
+        s = await _both_dialled(rt)
     finally:
         await rt.stop()
         await db.close()
