@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from carriers.sip.headers import quote
@@ -162,11 +163,16 @@ class Verdict:
 
 
 class DigestServer:
-    """Issues and checks Digest challenges without per-nonce state.
+    """Issues and checks Digest challenges.
 
-    A nonce is ``<issue time>:<hmac(key, time:realm)>``; verification recomputes
-    the HMAC and checks its age against ``nonce_lifetime_s``.  Replays within the
-    lifetime are not detected (no nc tracking) — acceptable for REGISTER refreshes.
+    A nonce is ``<issue time>.<salt>.<hmac(key, time:salt:realm)>`` (the salt
+    keeps two challenges of one millisecond apart); verification recomputes
+    the HMAC and checks its age against ``nonce_lifetime_s``, so issuing keeps no
+    state.  Answers with ``qop=auth`` must count up (``nc``, RFC 7616 §3.4): the
+    highest count accepted per nonce is kept for the nonce's lifetime, and a count
+    seen before is a replay, answered as stale (a genuine client retries with a
+    fresh nonce; a replayer cannot).  Answers without qop carry no count and are
+    not tracked.
     """
 
     def __init__(
@@ -183,14 +189,17 @@ class DigestServer:
         self.algorithm = algorithm.upper()
         self._key = key
         self._lifetime = nonce_lifetime_s
+        # nonce -> (issue time ms, highest nc accepted), oldest first
+        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
-    def _nonce(self, issued_ms: int) -> str:
-        mac = hmac.new(self._key, f"{issued_ms}:{self.realm}".encode(), "sha256").hexdigest()
-        return f"{issued_ms:x}.{mac[:32]}"
+    def _nonce(self, issued_ms: int, salt: str) -> str:
+        msg = f"{issued_ms}:{salt}:{self.realm}".encode()
+        mac = hmac.new(self._key, msg, "sha256").hexdigest()
+        return f"{issued_ms:x}.{salt}.{mac[:32]}"
 
     def challenge(self, now: float, *, stale: bool = False) -> str:
         """A WWW-Authenticate / Proxy-Authenticate value."""
-        nonce = self._nonce(int(now * 1000))
+        nonce = self._nonce(int(now * 1000), secrets.token_hex(4))
         text = (
             f"Digest realm={quote(self.realm)}, nonce={quote(nonce)}, "
             f'algorithm={self.algorithm}, qop="auth"'
@@ -215,12 +224,14 @@ class DigestServer:
             return Verdict(False, user, "wrong realm")
         if p.get("algorithm", "MD5").upper() != self.algorithm:
             return Verdict(False, user, "wrong algorithm")
-        issued_text, _, _ = p["nonce"].partition(".")
+        issued_text, _, rest = p["nonce"].partition(".")
+        salt = rest.partition(".")[0]
         try:
             issued_ms = int(issued_text, 16)
         except ValueError:
             return Verdict(False, user, "malformed nonce")
-        if not hmac.compare_digest(self._nonce(issued_ms), p["nonce"]):
+        # compared as bytes: compare_digest refuses str with non-ASCII characters
+        if not hmac.compare_digest(self._nonce(issued_ms, salt).encode(), p["nonce"].encode()):
             return Verdict(False, user, "nonce not issued here")
         password = passwords.get(user)
         if password is None:
@@ -240,8 +251,27 @@ class DigestServer:
             nc=p.get("nc", ""),
             cnonce=p.get("cnonce", ""),
         )
-        if not hmac.compare_digest(expected, p["response"].lower()):
+        if not hmac.compare_digest(expected.encode(), p["response"].lower().encode()):
             return Verdict(False, user, "wrong credentials")
         if now * 1000 - issued_ms > self._lifetime * 1000:
             return Verdict(False, user, "nonce expired", stale=True)
+        if qop is not None:
+            try:
+                nc = int(p["nc"], 16)
+            except ValueError:
+                return Verdict(False, user, "bad nc")
+            self._forget_expired(now)
+            seen = self._counts.get(p["nonce"])
+            if seen is not None and nc <= seen[1]:
+                return Verdict(False, user, "nonce count replayed", stale=True)
+            self._counts[p["nonce"]] = (issued_ms, nc)
         return Verdict(True, user, "ok")
+
+    def _forget_expired(self, now: float) -> None:
+        limit = now * 1000 - self._lifetime * 1000
+        counts = self._counts
+        while counts:
+            nonce, (issued_ms, _) = next(iter(counts.items()))
+            if issued_ms >= limit:
+                break
+            del counts[nonce]

@@ -121,3 +121,60 @@ def test_server_round_trip_and_failures() -> None:
     )
     assert "stale=true" in server.challenge(0.0, stale=True)
     assert not server.verify("Basic abc", "REGISTER", users, 0.0).ok
+
+
+def test_a_replayed_nonce_count_is_stale_and_counting_up_is_fine() -> None:
+    server = DigestServer("dialer.example", b"k" * 32, nonce_lifetime_s=60)
+    users = {"agent7": "s3cret"}
+    challenge = parse_challenge(server.challenge(now=100.0))
+
+    def answer(nc: int) -> str:
+        return authorization(
+            challenge,
+            username="agent7",
+            password="s3cret",
+            method="REGISTER",
+            uri="sip:d.example",
+            nc=nc,
+        )
+
+    first = answer(1)
+    assert server.verify(first, "REGISTER", users, 101.0).ok
+    # the same answer again (a captured request sent twice): refused, as stale, so a
+    # genuine client simply retries with a fresh nonce
+    again = server.verify(first, "REGISTER", users, 102.0)
+    assert not again.ok and again.stale and again.reason == "nonce count replayed"
+    assert server.verify(answer(2), "REGISTER", users, 103.0).ok
+    assert not server.verify(answer(2), "REGISTER", users, 104.0).ok
+    assert server.verify(answer(7), "REGISTER", users, 105.0).ok  # counts may skip
+    # counts are forgotten with their nonce: nothing is kept past its lifetime
+    server.verify(authorization(
+        parse_challenge(server.challenge(now=300.0)), username="agent7", password="s3cret",
+        method="REGISTER", uri="sip:d.example",
+    ), "REGISTER", users, 301.0)  # fmt: skip
+    assert len(server._counts) == 1
+
+
+def test_two_challenges_in_one_millisecond_have_different_nonces() -> None:
+    server = DigestServer("dialer.example", b"k" * 32)
+    a = parse_challenge(server.challenge(now=5.0)).nonce
+    b = parse_challenge(server.challenge(now=5.0)).nonce
+    assert a != b
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        'nonce="1.\u00e9.x", response="abc"',
+        'nonce="1.x\u00e9", response="abc"',
+        'nonce="{nonce}", response="\u00e9\u00e9"',
+    ],
+)
+def test_non_ascii_nonce_or_response_is_refused_not_raised(params: str) -> None:
+    server = DigestServer("r", b"k" * 32, algorithm="MD5")
+    nonce = parse_challenge(server.challenge(now=1.0)).nonce
+    value = 'Digest username="bob", realm="r", uri="sip:r", algorithm=MD5, ' + params.format(
+        nonce=nonce
+    )
+    verdict = server.verify(value, "REGISTER", {"bob": "pw"}, 2.0)
+    assert not verdict.ok
