@@ -45,6 +45,10 @@ class Rig:
             assert asyncio.get_running_loop().time() < deadline, f"no line event for {agent}"
             await asyncio.sleep(0.01)
 
+    async def close(self) -> None:
+        await self.carrier.stop()
+        await self.pbx.server.stop()
+
     async def answered(self, call_id: str, timeout: float = 5.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while not self.calls.of(call_id, Answered):
@@ -89,8 +93,7 @@ async def make_rig(
 async def rig() -> AsyncIterator[Rig]:
     r = await make_rig()
     yield r
-    await r.carrier.stop()
-    await r.pbx.server.stop()
+    await r.close()
 
 
 async def phone_for(rig: Rig, user: str = "alice") -> SipPhone:
@@ -162,8 +165,7 @@ async def test_keys_cross_the_bridge_both_ways() -> None:
         assert leg.digits_heard == "5", leg
         await phone.stop()
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
 
 
 async def test_pcma_customer_is_transcoded_for_a_pcmu_phone() -> None:
@@ -179,8 +181,7 @@ async def test_pcma_customer_is_transcoded_for_a_pcmu_phone() -> None:
         assert phone.heard_tone(CUSTOMER_HZ), list(phone.bursts)
         await phone.stop()
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
 
 
 async def test_bridge_to_an_agent_without_a_line_ends_the_call_with_a_cause(rig: Rig) -> None:
@@ -227,8 +228,7 @@ async def test_a_phone_that_never_answers_times_out() -> None:
         assert isinstance(ev, AgentLineDown) and "did not answer" in ev.cause, ev
         transport.close()
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
 
 
 async def test_a_phone_that_dies_without_a_bye_is_hung_up_and_its_customer_not_left() -> None:
@@ -256,8 +256,7 @@ async def test_a_phone_that_dies_without_a_bye_is_hung_up_and_its_customer_not_l
         await alive.stop()
         await dead.stop()
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
 
 
 async def test_a_registered_phone_is_called_at_its_binding() -> None:
@@ -286,8 +285,7 @@ async def test_a_registered_phone_is_called_at_its_binding() -> None:
             await asyncio.sleep(0.01)
         assert rig.carrier.registrar.lookup("alice", rig.clock.monotonic()) is None
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
 
 
 async def test_a_wrong_password_registers_nothing() -> None:
@@ -306,8 +304,7 @@ async def test_a_wrong_password_registers_nothing() -> None:
         assert isinstance(ev, AgentLineDown) and "no phone registered as 'alice'" in ev.cause
         await phone.stop()
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
 
 
 async def test_transfer_joins_the_customer_to_another_number(rig: Rig) -> None:
@@ -352,5 +349,4 @@ async def test_a_transfer_that_is_not_answered_says_why() -> None:
         rig.carrier.hangup("c1")
         await rig.calls.wait("c1")
     finally:
-        await rig.carrier.stop()
-        await rig.pbx.server.stop()
+        await rig.close()
