@@ -29,6 +29,14 @@ class Scheduler(Protocol):
     def call_at(self, when: float, callback: Callable[[], None]) -> object: ...
 
 
+def cancel_timer(handle: object | None) -> None:
+    """Cancel what ``Scheduler.call_at`` returned (None: nothing to cancel).  The
+    handle's type is the clock's own, so only its ``cancel`` is relied on."""
+    cancel = getattr(handle, "cancel", None)
+    if cancel is not None:
+        cancel()
+
+
 class CallOutcome(StrEnum):
     """Why a call leg ended, in the engine's words (SIP codes map onto these)."""
 

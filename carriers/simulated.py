@@ -26,6 +26,7 @@ from carriers.base import (
     Ended,
     Ringing,
     Scheduler,
+    cancel_timer,
 )
 
 
@@ -168,9 +169,7 @@ class SimulatedPbx:
         leg = self._legs.get(call_id)
         if leg is None or leg.ended:
             return
-        cancel = getattr(leg.play_timer, "cancel", None)
-        if cancel is not None:
-            cancel()  # barge-in: the new clip replaces the one playing
+        cancel_timer(leg.play_timer)  # barge-in: the new clip replaces the one playing
 
         def done() -> None:
             leg.play_timer = None
@@ -248,9 +247,7 @@ class SimulatedPbx:
 
     @staticmethod
     def _cancel(leg: _Leg) -> None:
-        cancel = getattr(leg.timer, "cancel", None)
-        if cancel is not None:
-            cancel()
+        cancel_timer(leg.timer)
         leg.timer = None
 
     def _emit(self, event: Ringing | Answered | Ended) -> None:

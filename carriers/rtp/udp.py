@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from carriers.base import Scheduler
+from carriers.base import Scheduler, cancel_timer
 from carriers.rtp.dtmf import DigitEvent
 from carriers.rtp.jitter import Frame
 from carriers.rtp.packet import RtpPacket, RtpParseError
@@ -297,9 +297,7 @@ class RtpStream:
         self._timer = self._scheduler.call_at(when, self._fire)
 
     def _cancel_timer(self) -> None:
-        cancel = getattr(self._timer, "cancel", None)
-        if cancel is not None:
-            cancel()
+        cancel_timer(self._timer)
         self._timer = None
         self._timer_at = None
 

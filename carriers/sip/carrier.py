@@ -58,6 +58,7 @@ from carriers.base import (
     MediaFrames,
     Ringing,
     Scheduler,
+    cancel_timer,
 )
 from carriers.rtp.dtmf import DigitEvent
 from carriers.rtp.g711 import PT_PCMA, PT_PCMU
@@ -378,9 +379,7 @@ class SipCarrier:
         """An OPTIONS probe answered (any final status: the trunk is there) or not
         (None, or 408 from our own transaction)."""
         if state.probe is not None:
-            cancel = getattr(state.probe[1], "cancel", None)
-            if cancel is not None:
-                cancel()
+            cancel_timer(state.probe[1])
             state.probe = None
         name = state.trunk.name
         if status is not None and status != 408:
@@ -426,19 +425,13 @@ class SipCarrier:
             outcome = CallOutcome.ANSWERED if leg.answered else CallOutcome.NO_ANSWER
             self._finish(leg, outcome, leg.last_status, "carrier stopped", False)
         for handle in self._keepalives.values():
-            cancel = getattr(handle, "cancel", None)
-            if cancel is not None:
-                cancel()
+            cancel_timer(handle)
         self._keepalives.clear()
         for state in self._trunks:
             if state.probe is not None:
-                cancel = getattr(state.probe[1], "cancel", None)
-                if cancel is not None:
-                    cancel()
+                cancel_timer(state.probe[1])
                 state.probe = None
-        cancel = getattr(self._registrar_timer, "cancel", None)
-        if cancel is not None:
-            cancel()
+        cancel_timer(self._registrar_timer)
         self._transport.close()
         self.started = False
 
@@ -726,9 +719,7 @@ class SipCarrier:
                 )
                 if not in_use:
                     self._transport.unpin(b.addr)
-        cancel = getattr(self._registrar_timer, "cancel", None)
-        if cancel is not None:
-            cancel()
+        cancel_timer(self._registrar_timer)
         self._registrar_timer = None
         when = reg.get_timer()
         if when is not None and self.started:
@@ -796,11 +787,8 @@ class SipCarrier:
             line.stream.start(self._session_for(media), (media.address, media.port))
             line.up, line.up_at = True, now
             self.stats.lines_up += 1
-            if line.timer is not None:
-                cancel = getattr(line.timer, "cancel", None)
-                if cancel is not None:
-                    cancel()
-                line.timer = None
+            cancel_timer(line.timer)
+            line.timer = None
             self._watch_line(line)
             self._line_event(AgentLineUp(line.agent_id, now))
         elif isinstance(ev, CallFailed):
@@ -816,11 +804,8 @@ class SipCarrier:
         if line.ended:
             return
         line.ended = True
-        if line.timer is not None:
-            cancel = getattr(line.timer, "cancel", None)
-            if cancel is not None:
-                cancel()
-            line.timer = None
+        cancel_timer(line.timer)
+        line.timer = None
         if line.call is not None:
             self._lines_by_sip.pop(line.call.call_id, None)
         if self._lines.get(line.agent_id) is line:
@@ -1189,10 +1174,7 @@ class SipCarrier:
 
     @staticmethod
     def _cancel_timer(leg: _Leg, name: str) -> None:
-        handle = leg.timers.pop(name, None)
-        cancel = getattr(handle, "cancel", None)
-        if cancel is not None:
-            cancel()
+        cancel_timer(leg.timers.pop(name, None))
 
 
 def _media_of(sdp: bytes) -> MediaParams | None:

@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from carriers.base import Scheduler
+from carriers.base import Scheduler, cancel_timer
 from carriers.sip.endpoint import Endpoint
 from carriers.sip.security import forbidden_response
 from carriers.udp import Addr, UdpSocket
@@ -140,9 +140,7 @@ class SipTransport:
         when = endpoint.get_timer()
         if when is None or (peer.timer_at is not None and peer.timer_at <= when):
             return
-        cancel = getattr(peer.timer, "cancel", None)
-        if cancel is not None:
-            cancel()
+        cancel_timer(peer.timer)
         peer.timer_at = when
         peer.timer = self._scheduler.call_at(when, lambda: self._fire(peer))
 
@@ -157,9 +155,7 @@ class SipTransport:
 
     def close(self) -> None:
         for peer in self._by_endpoint.values():
-            cancel = getattr(peer.timer, "cancel", None)
-            if cancel is not None:
-                cancel()
+            cancel_timer(peer.timer)
             peer.timer = None
         if self.sock is not None:
             self.sock.close()
