@@ -46,3 +46,21 @@ def test_bad_agent_phones_are_named() -> None:
             assert want in str(exc) and "carrier.agents" in str(exc), str(exc)
         else:
             raise AssertionError(f"accepted {agents!r}")
+
+
+def test_bad_trunk_probe_settings_are_named() -> None:
+    base = '[carrier]\nkind = "sip"\n{key}\n[[carrier.trunks]]\nname = "t"\nhost = "127.0.0.1"\n'
+    camp = '[[campaigns]]\nname = "c"\nlist = "l"\n'
+    for key in ("options_failures = 0", "options_interval_s = -1"):
+        try:
+            parse_config(base.format(key=key) + camp, "x.toml")
+        except ValueError as exc:
+            assert key.split(" ")[0] in str(exc) and "carrier" in str(exc), str(exc)
+        else:
+            raise AssertionError(f"accepted {key!r}")
+    # good probe settings reach the carrier
+    good = base.format(key="options_interval_s = 30\noptions_failures = 3")
+    cfg = parse_config(good + camp, "ok")
+    assert isinstance(cfg.carrier, SipCarrierConfig)
+    params = cfg.carrier.params()
+    assert (params.options_interval_s, params.options_failures) == (30.0, 3)
